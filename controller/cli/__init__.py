@@ -1,0 +1,1 @@
+"""The ``adc`` command line (typer + rich)."""

@@ -1,0 +1,246 @@
+"""``adc``: initialise and upgrade the store, verify the ledger, show the inventory.
+
+User errors (a bad URL, a database not initialised, an unknown option) print one line on stderr and exit
+non-zero; only a bug prints a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from controller.bootstrap import StoreContext, build_store, credential_hasher
+from controller.errors import ControllerError
+from controller.settings import Settings
+from controller.store import schema
+from controller.store.formulary_file import load_formulary
+from controller.store.inventory import list_pockets
+from controller.store.ledger import count_entries, verify_chain
+from controller.store.seed import demo_layout, load_layout, seed_cabinet
+
+app = typer.Typer(
+    name="adc",
+    help="Open controller for automated dispensing cabinets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Create and migrate the database.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The tamper-evident ledger.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ledger_app, name="ledger")
+
+out = Console()
+err = Console(stderr=True)
+
+DatabaseUrl = Annotated[
+    str | None, typer.Option("--database-url", envvar="ADC_DATABASE_URL", help="SQLAlchemy URL of the store.")
+]
+
+
+def _settings(database_url: str | None) -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise typer.BadParameter(f"setting ADC_{'_'.join(map(str, first['loc'])).upper()}: {first['msg']}") from exc
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    return settings
+
+
+def _open(database_url: str | None, *, create: bool = False) -> StoreContext:
+    return build_store(_settings(database_url), create=create)
+
+
+@db_app.command("init")
+def db_init(
+    database_url: DatabaseUrl = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Create the demo cabinet, users and stock.")] = False,
+    layout: Annotated[Path | None, typer.Option(help="Cabinet layout file to load (TOML).")] = None,
+    formulary: Annotated[Path | None, typer.Option(help="Formulary file (TOML); default: the demo formulary.")] = None,
+) -> None:
+    """Create the schema (or bring it up to date) and optionally load a cabinet."""
+    store = _open(database_url, create=True)
+    try:
+        schema.upgrade(store.db)
+        out.print(f"database ready at schema {schema.head_revision()}: {_shown_url(store)}")
+        if demo or layout is not None:
+            cabinet_layout = load_layout(layout) if layout is not None else demo_layout()
+            entries = load_formulary(formulary)
+            ledger = store.ledger(is_simulator=demo)
+            with store.db.write() as session:
+                summary = seed_cabinet(
+                    session,
+                    cabinet_layout,
+                    entries,
+                    ledger=ledger,
+                    hasher=credential_hasher(store.settings),
+                    clock=store.clock,
+                )
+            out.print(
+                f"cabinet {summary.cabinet_id}: {summary.medications} formulary items, {summary.pockets} pockets, "
+                f"{summary.units_loaded} units loaded, {summary.users} users, {summary.patients} patients, "
+                f"{summary.orders} orders"
+            )
+    finally:
+        store.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrl = None) -> None:
+    """Apply pending migrations."""
+    store = _open(database_url)
+    try:
+        before = schema.current_revision(store.db)
+        if before is None:
+            raise ControllerError("store.not_initialised", "database is not initialised; run 'adc db init'")
+        schema.upgrade(store.db)
+        out.print(f"schema {before} -> {schema.head_revision()}")
+    finally:
+        store.close()
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    database_url: DatabaseUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Recompute the hash chain; name the first bad entry and exit 1 if it does not verify."""
+    store = _open(database_url)
+    try:
+        schema.require_current(store.db)
+        with store.db.reader.connect() as connection:
+            total = count_entries(connection)
+            show_bar = total >= 50_000 and not as_json and sys.stderr.isatty()
+            with Progress(
+                TextColumn("verifying ledger"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                disable=not show_bar,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("verify", total=total)
+                report = verify_chain(connection, progress=lambda n: bar.update(task, completed=n))
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "entries_checked": report.entries_checked,
+                    "cabinets": list(report.cabinets),
+                    "problems": [
+                        {"cabinet_id": p.cabinet_id, "seq": p.seq, "kind": p.kind, "detail": p.detail}
+                        for p in report.problems
+                    ],
+                }
+            )
+        )
+    elif report.ok:
+        out.print(f"ledger verified: {report.entries_checked} entries in {len(report.cabinets)} cabinet(s)")
+    else:
+        for problem in report.problems:
+            err.print(f"LEDGER BROKEN: {problem}", markup=False, highlight=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("inventory")
+def inventory(
+    database_url: DatabaseUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the inventory as JSON.")] = False,
+) -> None:
+    """Pockets with their item, quantity, lots and expiry."""
+    store = _open(database_url)
+    try:
+        schema.require_current(store.db)
+        with store.db.read() as session:
+            pockets = list_pockets(session, store.settings.cabinet_id)
+    finally:
+        store.close()
+    if as_json:
+        document = [
+            {
+                "pocket": p.pocket_id,
+                "drawer": p.drawer_id,
+                "drawer_kind": p.drawer_kind,
+                "item_id": p.item_id,
+                "item": p.item_name,
+                "dea_schedule": p.dea_schedule,
+                "quantity": p.quantity,
+                "par": p.par,
+                "min": p.min,
+                "max": p.max,
+                "lots": [
+                    {"lot": lot.lot_number, "expiry": lot.expiry.isoformat(), "quantity": lot.quantity}
+                    for lot in p.lots
+                ],
+            }
+            for p in pockets
+        ]
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    if not pockets:
+        out.print(f"cabinet {store.settings.cabinet_id} has no pockets (run 'adc db init --demo')")
+        return
+    table = Table(title=f"Inventory of cabinet {store.settings.cabinet_id}", show_lines=False)
+    table.add_column("pocket", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("item", overflow="fold")
+    table.add_column("sched", no_wrap=True)
+    table.add_column("qty", justify="right", no_wrap=True)
+    table.add_column("par/min/max", no_wrap=True)
+    table.add_column("lots: lot ×qty, expiry", no_wrap=True)
+    for p in pockets:
+        lots = "\n".join(f"{lot.lot_number} ×{lot.quantity}, {lot.expiry.isoformat()}" for lot in p.lots)
+        table.add_row(
+            p.pocket_id,
+            p.drawer_kind,
+            p.item_name or "—",
+            p.dea_schedule and f"C{p.dea_schedule}",
+            str(p.quantity),
+            f"{p.par}/{p.min}/{p.max}",
+            lots or "—",
+        )
+    out.print(table)
+
+
+def _shown_url(store: StoreContext) -> str:
+    return store.db.url.render_as_string(hide_password=True)
+
+
+def main() -> None:
+    """Entry point: run the app and turn expected errors into one line on stderr."""
+    try:
+        app(standalone_mode=False)
+    except ControllerError as exc:
+        _fail(f"adc: error: {exc}", 2 if exc.code in ("store.bad_url", "config.invalid") else 1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _fail("adc: aborted", 130)
+    except typer.TyperException as exc:
+        # Usage errors (unknown option, bad value): click's message, on one line, no traceback.
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        _fail(f"adc: error: {message} (see 'adc --help')", int(getattr(exc, "exit_code", 2)))
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(message, markup=False, highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

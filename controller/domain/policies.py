@@ -1,0 +1,295 @@
+"""The safety rules as code. Each function answers one question for the engine and says why when it refuses.
+
+Defaults follow DOMAIN.md; every number is a field of ``Policy`` so a hospital can configure it. Rules that are
+law or safety absolutes (USP <800> hazardous tablets never go through an automatic counter; a witness is never the
+actor) are not configurable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from controller.domain.medication import DeaSchedule, Medication
+from controller.domain.patients import Order
+from controller.domain.users import Privilege, User
+from controller.errors import SafetyError
+
+
+class BlindCount(StrEnum):
+    """Which pocket accesses need a blind count (the user types what they see; the expected number is hidden)."""
+
+    EVERY_CONTROLLED_ACCESS = "every_controlled_access"
+    SCHEDULE_II_ONLY = "schedule_ii_only"
+    EVERY_ACCESS = "every_access"
+
+
+class WitnessedAction(StrEnum):
+    CONTROLLED_WASTE = "controlled_waste"
+    DISCREPANCY_RESOLUTION = "discrepancy_resolution"
+    CONTROLLED_RETURN = "controlled_return"
+    CONTROLLED_RESTOCK = "controlled_restock"
+    ANY_WASTE = "any_waste"
+
+
+class OverrideReason(StrEnum):
+    """Reason codes, not free text, so override use can be analysed."""
+
+    RESCUE = "rescue"  # code, rapid response
+    SEVERE_PAIN = "severe_pain"
+    EMERGENT_PROCEDURE = "emergent_procedure"
+    STAT_ORDER_PENDING_VERIFICATION = "stat_order_pending_verification"
+    PHARMACY_CLOSED = "pharmacy_closed"
+
+
+DEFAULT_SHIFT_STARTS = (time(7, 0), time(19, 0))
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    blind_count: BlindCount = BlindCount.EVERY_CONTROLLED_ACCESS
+    witnessed_actions: frozenset[WitnessedAction] = field(
+        default=frozenset({WitnessedAction.CONTROLLED_WASTE, WitnessedAction.DISCREPANCY_RESOLUTION})
+    )
+    override_items: frozenset[str] = field(default=frozenset())  # formulary ids on the override list
+    override_reasons: frozenset[OverrideReason] = field(default=frozenset(OverrideReason))
+    search_min_chars: int = 5  # ISMP 2019, 4.4
+    shift_starts: tuple[time, ...] = DEFAULT_SHIFT_STARTS  # local wall-clock times a shift begins
+    timezone: str = "UTC"
+    temporary_user_lifetime: timedelta = timedelta(hours=24)
+
+    def __post_init__(self) -> None:
+        if self.search_min_chars < 1:
+            raise ValueError("search_min_chars must be at least 1")
+        if not self.shift_starts:
+            raise ValueError("at least one shift start is needed")
+        ZoneInfo(self.timezone)  # fail at configuration time, not at the first discrepancy
+
+
+# --- blind count -------------------------------------------------------------------------------------------------
+
+
+def blind_count_required(policy: Policy, medication: Medication | None) -> bool:
+    """Does opening this pocket need a blind count first? ``None`` is an empty or unassigned pocket."""
+    if policy.blind_count is BlindCount.EVERY_ACCESS:
+        return True
+    if medication is None:
+        return False
+    if policy.blind_count is BlindCount.SCHEDULE_II_ONLY:
+        return medication.dea_schedule.is_schedule_ii
+    return medication.is_controlled
+
+
+# --- witness -----------------------------------------------------------------------------------------------------
+
+
+def witness_required(policy: Policy, action: WitnessedAction, medication: Medication | None) -> bool:
+    """Controlled actions need a witness when the policy lists them; ``ANY_WASTE`` extends waste to every item."""
+    if action in (WitnessedAction.CONTROLLED_WASTE, WitnessedAction.ANY_WASTE):
+        if WitnessedAction.ANY_WASTE in policy.witnessed_actions:
+            return True
+        return (
+            medication is not None
+            and medication.is_controlled
+            and WitnessedAction.CONTROLLED_WASTE in policy.witnessed_actions
+        )
+    if action in (WitnessedAction.CONTROLLED_RETURN, WitnessedAction.CONTROLLED_RESTOCK):
+        return medication is not None and medication.is_controlled and action in policy.witnessed_actions
+    return action in policy.witnessed_actions
+
+
+def check_witness(actor: User, witness: User | None, now: datetime, *, required: bool) -> None:
+    """Refuse a witness who is missing (when required), the actor, unusable, or without the witness privilege."""
+    if witness is None:
+        if required:
+            raise SafetyError("policy.witness_required", "this action needs a second person to witness it")
+        return
+    if witness.id == actor.id:
+        raise SafetyError(
+            "policy.witness_is_actor", f"user {actor.id} cannot witness their own action", user=actor.id
+        )
+    if not witness.is_usable_at(now):
+        raise SafetyError(
+            "auth.user_expired" if witness.active else "auth.user_inactive",
+            f"witness {witness.id} cannot sign: account expired or deactivated",
+            witness=witness.id,
+        )
+    if not witness.has(Privilege.WITNESS):
+        raise SafetyError(
+            "policy.witness_lacks_privilege",
+            f"witness {witness.id} does not hold the witness privilege",
+            witness=witness.id,
+        )
+
+
+# --- privileges --------------------------------------------------------------------------------------------------
+
+
+def check_privilege(user: User, privilege: Privilege) -> None:
+    if not user.has(privilege):
+        raise SafetyError(
+            "policy.privilege_missing",
+            f"user {user.id} does not hold the {privilege.value} privilege",
+            user=user.id,
+            privilege=privilege.value,
+        )
+
+
+def check_item_access(user: User, medication: Medication) -> None:
+    """Schedule II items need the schedule II privilege on top of the removal privilege."""
+    if medication.dea_schedule.is_schedule_ii:
+        check_privilege(user, Privilege.ACCESS_SCHEDULE_II)
+
+
+# --- removal authorisation (profile and override) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RemovalAuthorisation:
+    is_override: bool  # overrides go to retrospective pharmacist review
+    reason: OverrideReason | None
+    max_quantity: int | None  # None: not capped by an order
+
+
+def authorise_removal(
+    policy: Policy,
+    *,
+    profiled_area: bool,
+    critical_override_mode: bool,
+    user: User,
+    medication: Medication,
+    order: Order | None,
+    override_reason: OverrideReason | None,
+    order_max_units: int | None = None,
+) -> RemovalAuthorisation:
+    """Decide whether ``user`` may remove ``medication``, and on what terms.
+
+    Against a verified active order: allowed, capped by the order. In a non-profiled area or in critical-override
+    mode: allowed without an order (still recorded and flagged). Otherwise only by override: the item must be on
+    the override list, the user must hold the override privilege and give a listed reason.
+    """
+    check_privilege(user, Privilege.REMOVE)
+    check_item_access(user, medication)
+    if order is not None:
+        if order.item_id != medication.id:
+            raise SafetyError(
+                "policy.order_not_verified",
+                f"order {order.id} is for {order.item_id}, not {medication.id}",
+                order=order.id,
+            )
+        if order.is_removable:
+            return RemovalAuthorisation(is_override=False, reason=None, max_quantity=order_max_units)
+        if profiled_area and override_reason is None and not critical_override_mode:
+            raise SafetyError(
+                "policy.order_not_verified",
+                f"order {order.id} is {order.status.value} and "
+                f"{'verified' if order.pharmacist_verified else 'not yet verified by a pharmacist'}",
+                order=order.id,
+            )
+    if not profiled_area:
+        return RemovalAuthorisation(is_override=False, reason=None, max_quantity=None)
+    if critical_override_mode:
+        return RemovalAuthorisation(is_override=True, reason=override_reason, max_quantity=None)
+    return _authorise_override(policy, user, medication, override_reason)
+
+
+def _authorise_override(
+    policy: Policy, user: User, medication: Medication, reason: OverrideReason | None
+) -> RemovalAuthorisation:
+    check_privilege(user, Privilege.OVERRIDE)
+    if medication.id not in policy.override_items:
+        raise SafetyError(
+            "policy.override_not_listed",
+            f"{medication.display_name} is not on the override list; it needs a pharmacist-verified order",
+            item=medication.id,
+        )
+    if reason is None or reason not in policy.override_reasons:
+        allowed = ", ".join(sorted(r.value for r in policy.override_reasons))
+        raise SafetyError(
+            "policy.override_reason_required", f"an override needs one of these reasons: {allowed}", item=medication.id
+        )
+    return RemovalAuthorisation(is_override=True, reason=reason, max_quantity=None)
+
+
+# --- drug search -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    matches: tuple[Medication, ...]
+
+    @property
+    def unique(self) -> bool:
+        """ISMP prefers searches that return exactly one item."""
+        return len(self.matches) == 1
+
+
+def search_medications(policy: Policy, query: str, formulary: Iterable[Medication]) -> SearchResult:
+    """Match the query against the start of any word of an item's names, case-insensitively.
+
+    Fewer than ``search_min_chars`` characters is refused: "ve" once picked vecuronium instead of Versed.
+    """
+    needle = " ".join(query.split()).casefold()
+    if len(needle.replace(" ", "")) < policy.search_min_chars:
+        raise SafetyError(
+            "policy.search_too_short",
+            f"type at least {policy.search_min_chars} characters of the drug name (got {len(needle)})",
+            query=query,
+        )
+    matches = [m for m in formulary if any(_name_matches(name, needle) for name in m.search_names())]
+    matches.sort(key=lambda m: (m.display_name.casefold(), m.id))
+    return SearchResult(matches=tuple(matches))
+
+
+def _name_matches(name: str, needle: str) -> bool:
+    folded = " ".join(name.replace("-", " ").replace("/", " ").split()).casefold()
+    if folded.startswith(needle):
+        return True
+    return any(folded[i:].startswith(needle) for i in range(1, len(folded)) if folded[i - 1] == " ")
+
+
+# --- discrepancy deadline ----------------------------------------------------------------------------------------
+
+
+def end_of_shift(policy: Policy, at: datetime) -> datetime:
+    """The first shift boundary strictly after ``at`` (an aware datetime), in the same zone as ``at``.
+
+    Shift starts are local wall-clock times in ``policy.timezone`` so a 07:00/19:00 pattern holds across DST.
+    """
+    if at.tzinfo is None:
+        raise ValueError("end_of_shift needs an aware datetime")
+    zone = ZoneInfo(policy.timezone)
+    local = at.astimezone(zone)
+    for day_offset in range(2):
+        day = local.date() + timedelta(days=day_offset)
+        for start in sorted(policy.shift_starts):
+            boundary = datetime.combine(day, start, tzinfo=zone)
+            if boundary > local:
+                return boundary.astimezone(at.tzinfo)
+    raise AssertionError("unreachable: a boundary exists within two days")
+
+
+def discrepancy_deadline(policy: Policy, raised_at: datetime) -> datetime:
+    """A discrepancy must be resolved by the end of the shift in which it arose."""
+    return end_of_shift(policy, raised_at)
+
+
+# --- automatic counting (USP <800>) -------------------------------------------------------------------------------
+
+
+def check_automatic_counting(medication: Medication) -> None:
+    """Hazardous tablets are never routed to an automatic counter (contamination of the device and the next vial)."""
+    if medication.hazardous:
+        raise SafetyError(
+            "policy.hazardous_automatic_counter",
+            f"{medication.display_name} is a USP <800> hazardous drug: count it by hand in a containment device",
+            item=medication.id,
+        )
+
+
+def needs_double_count(medication: Medication) -> bool:
+    """Schedule II tablet fills get a second, independent count (DOMAIN.md rule 13)."""
+    return medication.dea_schedule in (DeaSchedule.II, DeaSchedule.IIN) and medication.is_oral_solid

@@ -1,0 +1,33 @@
+"""Settings from the environment (``ADC_`` prefix) or a ``.env`` file, built once and passed explicitly.
+
+No module reads settings through a global: the composition root builds ``Settings`` and hands out what each
+part needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ADC_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="where the embedded database and files live")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: a SQLite file adc.db in data_dir"
+    )
+    cabinet_id: str = Field(default="CAB-4W", description="the cabinet this controller runs")
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'adc.db').as_posix()}"

@@ -1,0 +1,231 @@
+"""SQLAlchemy 2.x models. Schema changes go through an Alembic migration in ``migrations/versions``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from controller.store.json_fields import BodyField
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class CareAreaRow(Base):
+    __tablename__ = "care_areas"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    profiled: Mapped[bool] = mapped_column(Boolean)
+
+
+class CabinetRow(Base):
+    __tablename__ = "cabinets"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    care_area_id: Mapped[str] = mapped_column(ForeignKey("care_areas.id"))
+    drawers: Mapped[list[DrawerRow]] = relationship(back_populates="cabinet", order_by="DrawerRow.position")
+
+
+class MedicationRow(Base):
+    __tablename__ = "medications"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ndc: Mapped[str] = mapped_column(String(16))  # primary package NDC, hyphenated as printed
+    generic_name: Mapped[str] = mapped_column(String(200))
+    brand_name: Mapped[str] = mapped_column(String(200), default="")
+    display_name: Mapped[str] = mapped_column(String(200))
+    strength: Mapped[str] = mapped_column(String(100))
+    dosage_form: Mapped[str] = mapped_column(String(100))
+    route: Mapped[str] = mapped_column(String(100))
+    package: Mapped[str] = mapped_column(String(200), default="")
+    unit: Mapped[str] = mapped_column(String(40))
+    dea_schedule: Mapped[str] = mapped_column(String(4), default="")
+    high_alert: Mapped[bool] = mapped_column(Boolean, default=False)
+    lasa: Mapped[bool] = mapped_column(Boolean, default=False)
+    hazardous: Mapped[bool] = mapped_column(Boolean, default=False)
+    refrigerated: Mapped[bool] = mapped_column(Boolean, default=False)
+    neuromuscular_blocker: Mapped[bool] = mapped_column(Boolean, default=False)
+    ndcs: Mapped[list[MedicationNdcRow]] = relationship(back_populates="medication", cascade="all, delete-orphan")
+
+
+class MedicationNdcRow(Base):
+    """Every NDC that stands for a formulary item (primary and alternates), indexed by its bare digits so a
+    scanned UPC-A or GTIN (which carries 10 unsegmented digits) finds its item."""
+
+    __tablename__ = "medication_ndcs"
+    ndc: Mapped[str] = mapped_column(String(16), primary_key=True)
+    digits: Mapped[str] = mapped_column(String(12), unique=True)
+    medication_id: Mapped[str] = mapped_column(ForeignKey("medications.id"))
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    medication: Mapped[MedicationRow] = relationship(back_populates="ndcs")
+
+
+class DrawerRow(Base):
+    __tablename__ = "drawers"
+    __table_args__ = (UniqueConstraint("cabinet_id", "position"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cabinet_id: Mapped[str] = mapped_column(ForeignKey("cabinets.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(100))
+    cabinet: Mapped[CabinetRow] = relationship(back_populates="drawers")
+    pockets: Mapped[list[PocketRow]] = relationship(back_populates="drawer", order_by="PocketRow.position")
+
+
+class PocketRow(Base):
+    __tablename__ = "pockets"
+    __table_args__ = (
+        UniqueConstraint("drawer_id", "position"),
+        CheckConstraint("0 <= min_level AND min_level <= par_level AND par_level <= max_level", name="levels"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    drawer_id: Mapped[str] = mapped_column(ForeignKey("drawers.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    item_id: Mapped[str | None] = mapped_column(ForeignKey("medications.id"), nullable=True)
+    par_level: Mapped[int] = mapped_column(Integer, default=0)
+    min_level: Mapped[int] = mapped_column(Integer, default=0)
+    max_level: Mapped[int] = mapped_column(Integer, default=0)
+    drawer: Mapped[DrawerRow] = relationship(back_populates="pockets")
+    item: Mapped[MedicationRow | None] = relationship()
+    lots: Mapped[list[PocketLotRow]] = relationship(
+        back_populates="pocket", order_by="(PocketLotRow.expiry, PocketLotRow.lot_number)"
+    )
+
+
+class PocketLotRow(Base):
+    """Quantity on hand per lot in a pocket. Changed only by ``InventoryStore`` together with a ledger entry."""
+
+    __tablename__ = "pocket_lots"
+    __table_args__ = (
+        UniqueConstraint("pocket_id", "lot_number"),
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pocket_id: Mapped[str] = mapped_column(ForeignKey("pockets.id"))
+    lot_number: Mapped[str] = mapped_column(String(20))
+    expiry: Mapped[date] = mapped_column(Date)
+    quantity: Mapped[int] = mapped_column(Integer)
+    pocket: Mapped[PocketRow] = relationship(back_populates="lots")
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    pin_hash: Mapped[str] = mapped_column(String(200))  # argon2id; the PIN itself is never stored
+    badge_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    roles: Mapped[list[UserRoleRow]] = relationship(cascade="all, delete-orphan")
+
+
+class UserRoleRow(Base):
+    __tablename__ = "user_roles"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class PatientRow(Base):
+    __tablename__ = "patients"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_name: Mapped[str] = mapped_column(String(200))
+    given_name: Mapped[str] = mapped_column(String(200))
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    allergies: Mapped[str] = mapped_column(Text, default="")  # newline-separated
+
+
+class EncounterRow(Base):
+    __tablename__ = "encounters"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
+    care_area_id: Mapped[str] = mapped_column(ForeignKey("care_areas.id"))
+    room: Mapped[str] = mapped_column(String(40), default="")
+    bed: Mapped[str] = mapped_column(String(40), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
+    # No foreign key: an order for an item this cabinet does not stock is kept and shown as "not stocked here".
+    item_id: Mapped[str] = mapped_column(String(64))
+    dose_amount: Mapped[Decimal] = mapped_column(Numeric(12, 4))
+    dose_unit: Mapped[str] = mapped_column(String(40))
+    route: Mapped[str] = mapped_column(String(100), default="")
+    frequency: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str] = mapped_column(String(20))
+    pharmacist_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    prn: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+def _generated(key: str, kind: str = "text") -> Computed:
+    return Computed(BodyField(key, kind), persisted=True)  # type: ignore[arg-type]
+
+
+class LedgerEntryRow(Base):
+    """One append-only ledger entry. ``body`` is the canonical JSON of the entry; ``hash`` is
+    SHA-256(prev_hash + "\\n" + body). The other columns are generated from ``body`` for querying."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        UniqueConstraint("cabinet_id", "seq"),
+        Index("ix_ledger_entries_actor", "actor_id", "recorded_at"),
+        Index("ix_ledger_entries_item", "item_id", "recorded_at"),
+        Index("ix_ledger_entries_patient", "patient_id", "recorded_at"),
+        Index("ix_ledger_entries_recorded_at", "recorded_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    body: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    cabinet_id: Mapped[str] = mapped_column(Text, _generated("cabinet_id"))
+    seq: Mapped[int] = mapped_column(BigInteger, _generated("seq", "integer"))
+    recorded_at: Mapped[str] = mapped_column(Text, _generated("recorded_at"))
+    event_type: Mapped[str] = mapped_column(Text, _generated("event_type"))
+    actor_id: Mapped[str | None] = mapped_column(Text, _generated("actor_id"))
+    witness_id: Mapped[str | None] = mapped_column(Text, _generated("witness_id"))
+    patient_id: Mapped[str | None] = mapped_column(Text, _generated("patient_id"))
+    order_id: Mapped[str | None] = mapped_column(Text, _generated("order_id"))
+    item_id: Mapped[str | None] = mapped_column(Text, _generated("item_id"))
+    pocket_id: Mapped[str | None] = mapped_column(Text, _generated("pocket_id"))
+    lot_number: Mapped[str | None] = mapped_column(Text, _generated("lot_number"))
+    quantity_change: Mapped[int | None] = mapped_column(BigInteger, _generated("quantity_change", "integer"))
+    is_simulator: Mapped[bool] = mapped_column(Boolean, _generated("is_simulator", "boolean"))
+
+
+class LedgerHeadRow(Base):
+    """The last sequence number and hash per cabinet. Appends lock this row, so sequence numbers have no gaps
+    and the chain no forks; verification also uses it to notice entries cut from the end."""
+
+    __tablename__ = "ledger_heads"
+    cabinet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
