@@ -13,7 +13,9 @@ from controller.store.ledger import Ledger
 
 def open_database(settings: Settings, *, create: bool = False) -> Database:
     return Database.open(
-        settings.resolved_database_url(), create=create, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        settings.resolved_database_url(),
+        create=create,
+        sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
 
 

@@ -224,7 +224,8 @@ def _shown_url(store: StoreContext) -> str:
 def main() -> None:
     """Entry point: run the app and turn expected errors into one line on stderr."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a command's exit code instead of exiting.
+        code = app(standalone_mode=False)
     except ControllerError as exc:
         _fail(f"adc: error: {exc}", 2 if exc.code in ("store.bad_url", "config.invalid") else 1)
     except typer.Exit as exc:
@@ -235,6 +236,8 @@ def main() -> None:
         # Usage errors (unknown option, bad value): click's message, on one line, no traceback.
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         _fail(f"adc: error: {message} (see 'adc --help')", int(getattr(exc, "exit_code", 2)))
+    else:
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(message: str, code: int) -> None:

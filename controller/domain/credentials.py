@@ -42,5 +42,6 @@ class CredentialHasher:
     def verify(self, stored_hash: str, candidate: str) -> bool:
         try:
             return self._hasher.verify(stored_hash, candidate)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+        # UnicodeEncodeError: argon2-cffi encodes the hash as ASCII, so a corrupted non-ASCII hash raised it.
+        except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeEncodeError):
             return False

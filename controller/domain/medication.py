@@ -37,7 +37,9 @@ class DeaSchedule(StrEnum):
         try:
             return cls(cleaned)
         except ValueError:
-            raise ValueError(f"unknown DEA schedule {text!r}; expected one of II, IIN, III, IIIN, IV, V or blank")
+            raise ValueError(
+                f"unknown DEA schedule {text!r}; expected one of II, IIN, III, IIIN, IV, V or blank"
+            ) from None
 
 
 _ORAL_SOLID_FORMS = ("tablet", "capsule")

@@ -195,8 +195,7 @@ class Ndc:
             layout = "-".join(str(len(s)) for s in segments)
             raise InvalidIdentifierError(
                 "identifier.bad_segmentation",
-                f"NDC {_show(text)} is hyphenated {layout}; {len(digits)} digits are written "
-                f"{_or_list(allowed)}",
+                f"NDC {_show(text)} is hyphenated {layout}; {len(digits)} digits are written {_or_list(allowed)}",
                 value=text,
             )
         return cls(segments[0], segments[1], segments[2])
@@ -288,8 +287,7 @@ class Ndc:
             return self.digits
         raise InvalidIdentifierError(
             "identifier.bad_length",
-            f"NDC {self} has 12 digits (6-4-2); the 11-digit 5-4-2 billing form exists only for 10- and "
-            "11-digit NDCs",
+            f"NDC {self} has 12 digits (6-4-2); the 11-digit 5-4-2 billing form exists only for 10- and 11-digit NDCs",
             value=str(self),
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -108,9 +108,7 @@ def check_witness(actor: User, witness: User | None, now: datetime, *, required:
             raise SafetyError("policy.witness_required", "this action needs a second person to witness it")
         return
     if witness.id == actor.id:
-        raise SafetyError(
-            "policy.witness_is_actor", f"user {actor.id} cannot witness their own action", user=actor.id
-        )
+        raise SafetyError("policy.witness_is_actor", f"user {actor.id} cannot witness their own action", user=actor.id)
     if not witness.is_usable_at(now):
         raise SafetyError(
             "auth.user_expired" if witness.active else "auth.user_inactive",
@@ -209,7 +207,9 @@ def _authorise_override(
     if reason is None or reason not in policy.override_reasons:
         allowed = ", ".join(sorted(r.value for r in policy.override_reasons))
         raise SafetyError(
-            "policy.override_reason_required", f"an override needs one of these reasons: {allowed}", item=medication.id
+            "policy.override_reason_required",
+            f"an override needs one of these reasons: {allowed}",
+            item=medication.id,
         )
     return RemovalAuthorisation(is_override=True, reason=reason, max_quantity=None)
 
@@ -232,11 +232,12 @@ def search_medications(policy: Policy, query: str, formulary: Iterable[Medicatio
 
     Fewer than ``search_min_chars`` characters is refused: "ve" once picked vecuronium instead of Versed.
     """
-    needle = " ".join(query.split()).casefold()
-    if len(needle.replace(" ", "")) < policy.search_min_chars:
+    needle = _fold(query)
+    typed = len(needle.replace(" ", ""))
+    if typed < policy.search_min_chars:
         raise SafetyError(
             "policy.search_too_short",
-            f"type at least {policy.search_min_chars} characters of the drug name (got {len(needle)})",
+            f"type at least {policy.search_min_chars} characters of the drug name (got {typed})",
             query=query,
         )
     matches = [m for m in formulary if any(_name_matches(name, needle) for name in m.search_names())]
@@ -244,11 +245,17 @@ def search_medications(policy: Policy, query: str, formulary: Iterable[Medicatio
     return SearchResult(matches=tuple(matches))
 
 
+# Names and queries are split into words the same way, so "piperacillin-tazo" finds "piperacillin-tazobactam"
+# and "(Toradol)" in a display name is a word that starts with "torad".
+_WORD_SEPARATORS = str.maketrans({"-": " ", "/": " ", "(": " ", ")": " "})
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.translate(_WORD_SEPARATORS).split()).casefold()
+
+
 def _name_matches(name: str, needle: str) -> bool:
-    folded = " ".join(name.replace("-", " ").replace("/", " ").split()).casefold()
-    if folded.startswith(needle):
-        return True
-    return any(folded[i:].startswith(needle) for i in range(1, len(folded)) if folded[i - 1] == " ")
+    return f" {_fold(name)}".find(f" {needle}") >= 0
 
 
 # --- discrepancy deadline ----------------------------------------------------------------------------------------
@@ -258,18 +265,21 @@ def end_of_shift(policy: Policy, at: datetime) -> datetime:
     """The first shift boundary strictly after ``at`` (an aware datetime), in the same zone as ``at``.
 
     Shift starts are local wall-clock times in ``policy.timezone`` so a 07:00/19:00 pattern holds across DST.
+    A start in the hour that repeats when clocks go back is its first occurrence; one in the hour that is
+    skipped when they go forward falls as far after the jump (PEP 495 ``fold=0``, as RFC 5545 calendars do).
     """
     if at.tzinfo is None:
         raise ValueError("end_of_shift needs an aware datetime")
     zone = ZoneInfo(policy.timezone)
-    local = at.astimezone(zone)
-    for day_offset in range(2):
-        day = local.date() + timedelta(days=day_offset)
-        for start in sorted(policy.shift_starts):
-            boundary = datetime.combine(day, start, tzinfo=zone)
-            if boundary > local:
-                return boundary.astimezone(at.tzinfo)
-    raise AssertionError("unreachable: a boundary exists within two days")
+    # Compare instants in UTC: aware datetimes sharing a tzinfo compare by wall clock, which is wrong around DST.
+    instant = at.astimezone(UTC)
+    today = instant.astimezone(zone).date()
+    boundaries = (
+        datetime.combine(today + timedelta(days=day_offset), start, tzinfo=zone).astimezone(UTC)
+        for day_offset in range(2)
+        for start in policy.shift_starts
+    )
+    return min(b for b in boundaries if b > instant).astimezone(at.tzinfo)
 
 
 def discrepancy_deadline(policy: Policy, raised_at: datetime) -> datetime:

@@ -46,7 +46,8 @@ class StockLevels:
             )
 
     def needs_restock(self, on_hand: int) -> bool:
-        return on_hand <= self.min
+        # "and below par": with min == par a pocket at par must not show on the restock list with 0 to load.
+        return on_hand <= self.min and on_hand < self.par
 
     def refill_quantity(self, on_hand: int) -> int:
         return max(0, self.par - on_hand)

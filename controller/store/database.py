@@ -96,7 +96,8 @@ class Database:
         if not path.exists():
             if not create:
                 raise ConfigurationError(
-                    "store.not_initialised", f"no database at {path}; run 'adc db init' (or 'adc db init --demo')"
+                    "store.not_initialised",
+                    f"no database at {path}; run 'adc db init' (or 'adc db init --demo')",
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
         # One writer connection: concurrent writers in this process queue for it instead of racing for the lock.

@@ -39,9 +39,9 @@ class InventoryStore:
         if change.quantity_change == 0:
             raise SoftwareError("ledger.invalid_entry", "a stock change of zero units records nothing")
         pocket = session.execute(
-            select(PocketRow).join(DrawerRow).where(
-                PocketRow.id == change.pocket_id, DrawerRow.cabinet_id == self.ledger.cabinet_id
-            )
+            select(PocketRow)
+            .join(DrawerRow)
+            .where(PocketRow.id == change.pocket_id, DrawerRow.cabinet_id == self.ledger.cabinet_id)
         ).scalar_one_or_none()
         if pocket is None:
             raise VerificationError(
@@ -60,8 +60,7 @@ class InventoryStore:
         if new_quantity < 0:
             raise SafetyError(
                 "inventory.negative_quantity",
-                f"pocket {pocket.id} lot {change.lot_number} holds {on_hand}; "
-                f"cannot take {-change.quantity_change}",
+                f"pocket {pocket.id} lot {change.lot_number} holds {on_hand}; cannot take {-change.quantity_change}",
                 pocket=pocket.id,
                 lot=change.lot_number,
                 on_hand=on_hand,
@@ -87,7 +86,11 @@ class InventoryStore:
             item_id=record.item_id or pocket.item_id,
             lot_number=change.lot_number,
             quantity_change=change.quantity_change,
-            details={**record.details, "lot_expiry": lot.expiry.isoformat(), "lot_quantity_after": new_quantity},
+            details={
+                **record.details,
+                "lot_expiry": lot.expiry.isoformat(),
+                "lot_quantity_after": new_quantity,
+            },
         )
         return self.ledger.append(session, sealed_record)
 
@@ -96,9 +99,7 @@ class InventoryStore:
         if pocket.drawer.kind == DrawerKind.RETURN_BIN.value:
             return
         if pocket.item_id is None:
-            raise SafetyError(
-                "inventory.item_mismatch", f"pocket {pocket.id} has no item assigned", pocket=pocket.id
-            )
+            raise SafetyError("inventory.item_mismatch", f"pocket {pocket.id} has no item assigned", pocket=pocket.id)
         if record.item_id is not None and record.item_id != pocket.item_id:
             raise SafetyError(
                 "inventory.item_mismatch",

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import bindparam as sa_bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -24,7 +25,14 @@ from sqlalchemy.orm import Session
 from controller.domain.clock import Clock
 from controller.domain.transactions import EventType, LedgerRecord
 from controller.errors import SoftwareError
-from controller.store.models import LedgerEntryRow, LedgerHeadRow
+from controller.store.models import Base, LedgerEntryRow, LedgerHeadRow
+
+# Appends use Core statements on the tables and the session's connection: the ORM adds nothing here but time.
+ENTRIES = Base.metadata.tables[LedgerEntryRow.__tablename__]
+HEADS = Base.metadata.tables[LedgerHeadRow.__tablename__]
+_INSERT_ENTRY = insert(ENTRIES)
+_ADVANCE_HEAD = update(HEADS).where(HEADS.c.cabinet_id == sa_bindparam("cabinet"))
+_READ_HEAD = select(HEADS.c.last_seq, HEADS.c.last_hash).where(HEADS.c.cabinet_id == sa_bindparam("cabinet"))
 
 GENESIS_HASH = "0" * 64
 BODY_FORMAT_VERSION = 1
@@ -122,39 +130,38 @@ class Ledger:
 
     def append(self, session: Session, record: LedgerRecord) -> SealedEntry:
         """Seal ``record`` into the chain inside the caller's transaction (it commits or rolls back with it)."""
-        prev_seq, prev_hash = _lock_head(session, self.cabinet_id)
+        connection = session.connection()
+        prev_seq, prev_hash = _lock_head(connection, self.cabinet_id)
         seq = prev_seq + 1
         recorded_at = self.clock.now()
         body = canonical_body(
-            record, cabinet_id=self.cabinet_id, seq=seq, recorded_at=recorded_at, is_simulator=self.is_simulator
+            record,
+            cabinet_id=self.cabinet_id,
+            seq=seq,
+            recorded_at=recorded_at,
+            is_simulator=self.is_simulator,
         )
         digest = entry_hash(prev_hash, body)
-        session.execute(insert(LedgerEntryRow).values(body=body, prev_hash=prev_hash, hash=digest))
-        session.execute(
-            update(LedgerHeadRow)
-            .where(LedgerHeadRow.cabinet_id == self.cabinet_id)
-            .values(last_seq=seq, last_hash=digest)
-        )
+        connection.execute(_INSERT_ENTRY, {"body": body, "prev_hash": prev_hash, "hash": digest})
+        connection.execute(_ADVANCE_HEAD, {"cabinet": self.cabinet_id, "last_seq": seq, "last_hash": digest})
         return SealedEntry(self.cabinet_id, seq, recorded_at, body, prev_hash, digest)
 
 
-def _lock_head(session: Session, cabinet_id: str) -> tuple[int, str]:
+def _lock_head(connection: Connection, cabinet_id: str) -> tuple[int, str]:
     """Lock and read the cabinet's head row, creating it on the first append.
 
     On PostgreSQL ``FOR UPDATE`` serialises appenders; on SQLite the writer's ``BEGIN IMMEDIATE`` already holds
     the database write lock.
     """
-    query = select(LedgerHeadRow.last_seq, LedgerHeadRow.last_hash).where(LedgerHeadRow.cabinet_id == cabinet_id)
-    row = session.execute(query.with_for_update()).first()
+    row = connection.execute(_READ_HEAD.with_for_update(), {"cabinet": cabinet_id}).first()
     if row is None:
-        dialect = session.get_bind().dialect.name
-        builder = pg_insert if dialect == "postgresql" else sqlite_insert
-        session.execute(
-            builder(LedgerHeadRow)
+        builder = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(
+            builder(HEADS)
             .values(cabinet_id=cabinet_id, last_seq=0, last_hash=GENESIS_HASH)
             .on_conflict_do_nothing(index_elements=["cabinet_id"])
         )
-        row = session.execute(query.with_for_update()).one()
+        row = connection.execute(_READ_HEAD.with_for_update(), {"cabinet": cabinet_id}).one()
     return int(row.last_seq), str(row.last_hash)
 
 
@@ -203,7 +210,9 @@ def verify_chain(
         str(r.cabinet_id): (int(r.last_seq), str(r.last_hash))
         for r in connection.execute(select(LedgerHeadRow.cabinet_id, LedgerHeadRow.last_seq, LedgerHeadRow.last_hash))
     }
-    cabinets = sorted(set(heads) | {str(c) for (c,) in connection.execute(select(LedgerEntryRow.cabinet_id).distinct())})
+    cabinets = sorted(
+        set(heads) | {str(c) for (c,) in connection.execute(select(LedgerEntryRow.cabinet_id).distinct())}
+    )
     problems: list[ChainProblem] = []
     checked = 0
     for cabinet_id in cabinets:
@@ -225,7 +234,7 @@ def _stream_entries(connection: Connection, cabinet_id: str) -> Iterator[tuple[i
         {"c": cabinet_id},
     )
     for partition in result.partitions():
-        yield from partition  # type: ignore[misc]
+        yield from partition
 
 
 def _verify_cabinet(
@@ -255,7 +264,12 @@ def _verify_cabinet(
             )
         if sha256(f"{row_prev}\n{body}".encode()).hexdigest() != row_hash:
             return (
-                ChainProblem(cabinet_id, seq, "altered", f"entry #{seq} was altered: its hash does not match its content"),
+                ChainProblem(
+                    cabinet_id,
+                    seq,
+                    "altered",
+                    f"entry #{seq} was altered: its hash does not match its content",
+                ),
                 seen,
                 seq - 1,
                 prev_hash,
@@ -279,9 +293,7 @@ def _verify_cabinet(
     return None, seen, expected_seq - 1, prev_hash
 
 
-def _check_head(
-    cabinet_id: str, head: tuple[int, str] | None, last_seq: int, last_hash: str
-) -> ChainProblem | None:
+def _check_head(cabinet_id: str, head: tuple[int, str] | None, last_seq: int, last_hash: str) -> ChainProblem | None:
     if head is None:
         if last_seq == 0:
             return None

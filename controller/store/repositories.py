@@ -111,7 +111,11 @@ def cabinet_exists(session: Session, cabinet_id: str) -> bool:
 def save_drawer(session: Session, cabinet_id: str, drawer: Drawer) -> None:
     session.add(
         DrawerRow(
-            id=drawer.id, cabinet_id=cabinet_id, kind=drawer.kind.value, position=drawer.position, label=drawer.label
+            id=drawer.id,
+            cabinet_id=cabinet_id,
+            kind=drawer.kind.value,
+            position=drawer.position,
+            label=drawer.label,
         )
     )
     session.flush()

@@ -99,7 +99,11 @@ def _seed(
         session,
         LedgerRecord(
             EventType.CABINET_INITIALISED,
-            details={"cabinet_name": cabinet_raw["name"], "care_area": area.id, "formulary_items": len(medications)},
+            details={
+                "cabinet_name": cabinet_raw["name"],
+                "care_area": area.id,
+                "formulary_items": len(medications),
+            },
         ),
     )
     users = _seed_users(session, layout.get("user", []), hasher, ledger, now)
@@ -112,8 +116,12 @@ def _seed(
         inventory.apply(
             session,
             StockChange(pocket_id, str(lot["lot"]), quantity, expiry=date.fromisoformat(str(lot["expiry"]))),
-            LedgerRecord(EventType.STOCK_LOADED, actor_id=layout.get("loaded_by"), item_id=item_id,
-                         reason_code="initial_load"),
+            LedgerRecord(
+                EventType.STOCK_LOADED,
+                actor_id=layout.get("loaded_by"),
+                item_id=item_id,
+                reason_code="initial_load",
+            ),
         )
         loaded += quantity
     return SeedSummary(
@@ -212,11 +220,13 @@ def _check_placement(pocket_id: str, kind: DrawerKind, medication: Medication | 
         raise ConfigurationError("config.invalid", f"pocket {pocket_id}: {medication.id} must be refrigerated")
     if medication.neuromuscular_blocker and not (kind.lidded_pockets or kind is DrawerKind.REFRIGERATOR):
         raise ConfigurationError(
-            "config.invalid", f"pocket {pocket_id}: neuromuscular blocker {medication.id} needs a lidded pocket"
+            "config.invalid",
+            f"pocket {pocket_id}: neuromuscular blocker {medication.id} needs a lidded pocket",
         )
     if medication.dea_schedule.is_schedule_ii and kind is DrawerKind.MATRIX:
         raise ConfigurationError(
-            "config.invalid", f"pocket {pocket_id}: schedule II item {medication.id} cannot sit in an open matrix bin"
+            "config.invalid",
+            f"pocket {pocket_id}: schedule II item {medication.id} cannot sit in an open matrix bin",
         )
 
 

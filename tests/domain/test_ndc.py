@@ -181,9 +181,7 @@ def test_packaging_indicator_changes_the_check_digit() -> None:
         ("\t00591036901 ", ("00591", "0369", "01"), NdcFormat.F5_4_2),
     ],
 )
-def test_parse_accepts_the_printed_and_billing_forms(
-    text: str, segments: tuple[str, str, str], fmt: NdcFormat
-) -> None:
+def test_parse_accepts_the_printed_and_billing_forms(text: str, segments: tuple[str, str, str], fmt: NdcFormat) -> None:
     ndc = Ndc.parse(text)
     assert (ndc.labeler, ndc.product, ndc.package) == segments
     assert ndc.format is fmt
@@ -283,9 +281,7 @@ def test_candidates_from_ndc11(ndc11: str, candidates: tuple[str, ...]) -> None:
         (Ndc.candidates_from_ndc11, "٠٠٠٦٩٤٢٠٠٣٠", "identifier.not_digits"),
     ],
 )
-def test_candidates_refuse_anything_but_bare_digits(
-    call: Callable[[str], object], arg: str, code: str
-) -> None:
+def test_candidates_refuse_anything_but_bare_digits(call: Callable[[str], object], arg: str, code: str) -> None:
     refused(code, call, arg)
 
 
@@ -531,9 +527,7 @@ def row_params(relative: str, keep: Callable[[dict[str, str]], bool], label: str
     if not path.is_file():
         return []
     return [
-        pytest.param(index, id=f"line{index + 2}-{row[label]}")
-        for index, row in enumerate(read_tsv(path))
-        if keep(row)
+        pytest.param(index, id=f"line{index + 2}-{row[label]}") for index, row in enumerate(read_tsv(path)) if keep(row)
     ]
 
 
@@ -556,9 +550,7 @@ def test_vector_files_have_the_rows_sources_md_promises(
     assert len(gs1_vectors) == 32
 
 
-@pytest.mark.parametrize(
-    "index", row_params(VECTORS_TSV, lambda row: bool(row["ndc_as_printed"]), "ndc_as_printed")
-)
+@pytest.mark.parametrize("index", row_params(VECTORS_TSV, lambda row: bool(row["ndc_as_printed"]), "ndc_as_printed"))
 def test_vector_printed_ndc(ndc_vectors: list[dict[str, str]], index: int) -> None:
     row = ndc_vectors[index]
     ndc = Ndc.parse(row["ndc_as_printed"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from collections import Counter
+from itertools import pairwise
 
 import sqlalchemy as sa
 
@@ -48,6 +49,6 @@ def test_two_writers_interleave_without_gaps_or_forks(db: Database) -> None:
     assert [r.seq for r in rows] == list(range(1, 2 * ENTRIES_PER_WRITER + 1))
     assert Counter(r.actor_id for r in rows) == {"W1": ENTRIES_PER_WRITER, "W2": ENTRIES_PER_WRITER}
     # The writers really ran at the same time: their entries interleave.
-    switches = sum(1 for a, b in zip(rows, rows[1:], strict=False) if a.actor_id != b.actor_id)
+    switches = sum(1 for a, b in pairwise(rows) if a.actor_id != b.actor_id)
     assert switches > 1
     assert report.ok, report.problems

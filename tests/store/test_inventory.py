@@ -29,12 +29,25 @@ def small_layout() -> dict[str, Any]:
         "cabinet": {"id": CABINET, "name": "Test station"},
         "user": [{"id": "TECH1", "name": "Tech", "roles": ["technician"], "pin": "4444"}],
         "drawer": [
-            {"id": "D1", "kind": "lidded", "label": "lidded", "pocket": [
-                {"id": "D1-P01", "item": "MORPHINE-4MG-ML-CARP", "par": 10, "min": 3, "max": 15,
-                 "lots": [{"lot": "A1", "expiry": "2027-01-31", "quantity": 4},
-                          {"lot": "B2", "expiry": "2027-06-30", "quantity": 6}]},
-                {"id": "D1-P02", "item": "HEPARIN-5000U-ML-1ML", "par": 5, "min": 1, "max": 10},
-            ]},
+            {
+                "id": "D1",
+                "kind": "lidded",
+                "label": "lidded",
+                "pocket": [
+                    {
+                        "id": "D1-P01",
+                        "item": "MORPHINE-4MG-ML-CARP",
+                        "par": 10,
+                        "min": 3,
+                        "max": 15,
+                        "lots": [
+                            {"lot": "A1", "expiry": "2027-01-31", "quantity": 4},
+                            {"lot": "B2", "expiry": "2027-06-30", "quantity": 6},
+                        ],
+                    },
+                    {"id": "D1-P02", "item": "HEPARIN-5000U-ML-1ML", "par": 5, "min": 1, "max": 10},
+                ],
+            },
             {"id": "D2", "kind": "return_bin", "label": "returns", "pocket": [{"id": "D2-P01"}]},
         ],
     }
@@ -56,17 +69,20 @@ def quantities(db: Database) -> dict[str, int]:
 def ledger_totals(db: Database) -> dict[str, int]:
     """Net units per pocket according to the ledger alone."""
     with db.reader.connect() as connection:
-        rows = connection.execute(sa.text(
-            "SELECT pocket_id, SUM(quantity_change) AS total FROM ledger_entries "
-            "WHERE quantity_change IS NOT NULL GROUP BY pocket_id"
-        )).all()
+        rows = connection.execute(
+            sa.text(
+                "SELECT pocket_id, SUM(quantity_change) AS total FROM ledger_entries "
+                "WHERE quantity_change IS NOT NULL GROUP BY pocket_id"
+            )
+        ).all()
     return {r.pocket_id: int(r.total) for r in rows}
 
 
-def remove(ledger: Ledger, db: Database, pocket: str, lot: str, units: int, item: str | None = None) -> None:
+def remove(ledger: Ledger, db: Database, pocket: str, lot: str, units: int, *, item: str | None = None) -> None:
     with db.write() as session:
         InventoryStore(ledger).apply(
-            session, StockChange(pocket, lot, -units),
+            session,
+            StockChange(pocket, lot, -units),
             LedgerRecord(EventType.DOSE_REMOVED, actor_id="NURSE1", item_id=item, patient_id="MRN1"),
         )
 
@@ -83,13 +99,19 @@ def test_removal_changes_stock_and_writes_its_entry(stocked: tuple[Database, Led
     assert quantities(db)["D1-P01"] == 8
     assert ledger_totals(db)["D1-P01"] == 8
     with db.reader.connect() as connection:
-        last = connection.execute(sa.text(
-            "SELECT event_type, item_id, lot_number, quantity_change, body FROM ledger_entries "
-            "ORDER BY seq DESC LIMIT 1"
-        )).one()
+        last = connection.execute(
+            sa.text(
+                "SELECT event_type, item_id, lot_number, quantity_change, body FROM ledger_entries "
+                "ORDER BY seq DESC LIMIT 1"
+            )
+        ).one()
         assert verify_chain(connection).ok
     assert (last.event_type, last.item_id, last.lot_number, last.quantity_change) == (
-        "dose.removed", "MORPHINE-4MG-ML-CARP", "A1", -2)
+        "dose.removed",
+        "MORPHINE-4MG-ML-CARP",
+        "A1",
+        -2,
+    )
     assert '"lot_quantity_after":2' in last.body
 
 
@@ -136,8 +158,11 @@ def test_new_lot_needs_its_expiry(stocked: tuple[Database, Ledger]) -> None:
     with pytest.raises(VerificationError, match="expiry"), db.write() as session:
         store.apply(session, StockChange("D1-P02", "H1", 5), LedgerRecord(EventType.STOCK_RESTOCKED))
     with db.write() as session:
-        store.apply(session, StockChange("D1-P02", "H1", 5, expiry=date(2027, 3, 31)),
-                    LedgerRecord(EventType.STOCK_RESTOCKED, actor_id="TECH1"))
+        store.apply(
+            session,
+            StockChange("D1-P02", "H1", 5, expiry=date(2027, 3, 31)),
+            LedgerRecord(EventType.STOCK_RESTOCKED, actor_id="TECH1"),
+        )
     assert quantities(db)["D1-P02"] == 5
 
 
@@ -165,7 +190,8 @@ def test_return_bin_takes_any_item(stocked: tuple[Database, Ledger]) -> None:
     db, ledger = stocked
     with db.write() as session:
         InventoryStore(ledger).apply(
-            session, StockChange("D2-P01", "A1", 1, expiry=date(2027, 1, 31)),
+            session,
+            StockChange("D2-P01", "A1", 1, expiry=date(2027, 1, 31)),
             LedgerRecord(EventType.DOSE_RETURNED, actor_id="NURSE1", item_id="MORPHINE-4MG-ML-CARP"),
         )
     assert quantities(db)["D2-P01"] == 1
@@ -183,10 +209,16 @@ def test_inventory_lists_lots_first_expiring_first(stocked: tuple[Database, Ledg
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda layout: layout["drawer"][0]["pocket"][0].update(item="NOT-IN-FORMULARY"), "not in the formulary"),
+        (
+            lambda layout: layout["drawer"][0]["pocket"][0].update(item="NOT-IN-FORMULARY"),
+            "not in the formulary",
+        ),
         (lambda layout: layout["drawer"][0]["pocket"][0].update(par=20), "min <= par <= max"),
         (lambda layout: layout["drawer"][0].update(kind="matrix"), "schedule II"),
-        (lambda layout: layout["drawer"][0]["pocket"][1].update(item="INSULIN-REGULAR-U100-10ML"), "refrigerated"),
+        (
+            lambda layout: layout["drawer"][0]["pocket"][1].update(item="INSULIN-REGULAR-U100-10ML"),
+            "refrigerated",
+        ),
         (lambda layout: layout["cabinet"].update(id="OTHER"), "ledger for CAB-T"),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 import sqlalchemy as sa
@@ -23,8 +24,14 @@ def append_many(db: Database, ledger: Ledger, count: int, clock: FixedClock) -> 
         with db.write() as session:
             ledger.append(
                 session,
-                LedgerRecord(EventType.COUNT_ENTERED, actor_id=f"U{index % 3}", pocket_id="D1-P01",
-                             quantity_expected=10, quantity_actual=10, details={"n": index}),
+                LedgerRecord(
+                    EventType.COUNT_ENTERED,
+                    actor_id=f"U{index % 3}",
+                    pocket_id="D1-P01",
+                    quantity_expected=10,
+                    quantity_actual=10,
+                    details={"n": index},
+                ),
             )
         clock.advance(timedelta(seconds=1))
 
@@ -42,12 +49,10 @@ def ledger(clock: FixedClock) -> Ledger:
 def test_entries_chain_from_genesis_with_gapless_sequence(db: Database, ledger: Ledger, clock: FixedClock) -> None:
     append_many(db, ledger, 5, clock)
     with db.reader.connect() as connection:
-        rows = connection.execute(
-            sa.text("SELECT seq, prev_hash, hash, body FROM ledger_entries ORDER BY seq")
-        ).all()
+        rows = connection.execute(sa.text("SELECT seq, prev_hash, hash, body FROM ledger_entries ORDER BY seq")).all()
     assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
     assert rows[0].prev_hash == GENESIS_HASH
-    for previous, current in zip(rows, rows[1:], strict=False):
+    for previous, current in pairwise(rows):
         assert current.prev_hash == previous.hash
     for row in rows:
         assert row.hash == entry_hash(row.prev_hash, row.body)
@@ -57,9 +62,19 @@ def test_entries_chain_from_genesis_with_gapless_sequence(db: Database, ledger: 
 
 def test_body_is_canonical_json_with_every_field(db: Database, ledger: Ledger) -> None:
     record = LedgerRecord(
-        EventType.WASTE_RECORDED, actor_id="NURSE1", witness_id="NURSE2", patient_id="MRN1", order_id="O1",
-        item_id="MORPH", pocket_id="D2-P01", lot_number="L1", quantity_expected=None, quantity_actual=None,
-        reason_code="partial_dose", note="half of 4 mg", device_state={"drawer": "closed"},
+        EventType.WASTE_RECORDED,
+        actor_id="NURSE1",
+        witness_id="NURSE2",
+        patient_id="MRN1",
+        order_id="O1",
+        item_id="MORPH",
+        pocket_id="D2-P01",
+        lot_number="L1",
+        quantity_expected=None,
+        quantity_actual=None,
+        reason_code="partial_dose",
+        note="half of 4 mg",
+        device_state={"drawer": "closed"},
         details={"amount": "2", "unit": "mg"},
     )
     with db.write() as session:
@@ -69,9 +84,9 @@ def test_body_is_canonical_json_with_every_field(db: Database, ledger: Ledger) -
     assert document["witness_id"] == "NURSE2" and document["is_simulator"] is True
     assert document["recorded_at"] == "2026-11-25T14:30:00.000000Z"
     with db.read() as session:
-        row = session.execute(sa.text(
-            "SELECT event_type, actor_id, witness_id, item_id, is_simulator, seq FROM ledger_entries"
-        )).one()
+        row = session.execute(
+            sa.text("SELECT event_type, actor_id, witness_id, item_id, is_simulator, seq FROM ledger_entries")
+        ).one()
     assert row.event_type == "dose.wasted" and row.witness_id == "NURSE2" and row.seq == 1
     assert bool(row.is_simulator) is True
 
@@ -115,20 +130,25 @@ def test_failed_transaction_leaves_no_entry_and_no_gap(db: Database, ledger: Led
     assert report.ok and report.entries_checked == 3
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE ledger_entries SET body = body",
-    "UPDATE ledger_entries SET prev_hash = hash",
-    "DELETE FROM ledger_entries",
-    "DELETE FROM ledger_heads",
-    "UPDATE ledger_heads SET last_seq = last_seq + 1",
-    "UPDATE ledger_heads SET last_seq = last_seq - 1",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ledger_entries SET body = body",
+        "UPDATE ledger_entries SET prev_hash = hash",
+        "DELETE FROM ledger_entries",
+        "DELETE FROM ledger_heads",
+        "UPDATE ledger_heads SET last_seq = last_seq + 1",
+        "UPDATE ledger_heads SET last_seq = last_seq - 1",
+    ],
+)
 def test_database_refuses_to_change_or_delete_entries(
     db: Database, ledger: Ledger, clock: FixedClock, statement: str
 ) -> None:
     append_many(db, ledger, 3, clock)
-    with pytest.raises(sa.exc.DBAPIError, match="append-only|cannot be deleted|only advance"), \
-            db.writer.begin() as connection:
+    with (
+        pytest.raises(sa.exc.DBAPIError, match=r"append-only|cannot be deleted|only advance"),
+        db.writer.begin() as connection,
+    ):
         connection.exec_driver_sql(statement)
     assert verify(db).ok
 
@@ -213,9 +233,7 @@ def test_reordered_entries_are_named(chain: Database) -> None:
 def test_inserted_entry_is_named(chain: Database, clock: FixedClock) -> None:
     """Insert a forged entry after #7 and renumber the rest: the forged entry itself breaks the chain."""
     with triggers_disabled(chain) as connection:
-        later = connection.execute(
-            sa.text("SELECT id, body FROM ledger_entries WHERE seq > 7 ORDER BY seq DESC")
-        ).all()
+        later = connection.execute(sa.text("SELECT id, body FROM ledger_entries WHERE seq > 7 ORDER BY seq DESC")).all()
         for row in later:  # renumber from the end so (cabinet, seq) stays unique
             seq = json.loads(row.body)["seq"]
             connection.execute(

@@ -16,8 +16,20 @@ from controller.store.ledger import Ledger
 from controller.store.models import Base
 
 TABLES = {
-    "care_areas", "cabinets", "medications", "medication_ndcs", "drawers", "pockets", "pocket_lots", "users",
-    "user_roles", "patients", "encounters", "orders", "ledger_entries", "ledger_heads",
+    "care_areas",
+    "cabinets",
+    "medications",
+    "medication_ndcs",
+    "drawers",
+    "pockets",
+    "pocket_lots",
+    "users",
+    "user_roles",
+    "patients",
+    "encounters",
+    "orders",
+    "ledger_entries",
+    "ledger_heads",
 }
 
 
@@ -65,8 +77,11 @@ def test_models_match_the_migrations(db: Database) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": False})
         differences = compare_metadata(context, Base.metadata)
     # Constraint names differ by backend; compare tables, columns and indexes.
-    significant = [d for d in differences if d[0] in ("add_table", "remove_table", "add_column", "remove_column",
-                                                      "add_index", "remove_index")]
+    significant = [
+        d
+        for d in differences
+        if d[0] in ("add_table", "remove_table", "add_column", "remove_column", "add_index", "remove_index")
+    ]
     assert significant == []
 
 

@@ -7,10 +7,12 @@ Create Date: 2026-11-25
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
-from controller.store.json_fields import BodyField
+from controller.store.json_fields import BodyField, JsonKind
 
 revision = "0001_initial"
 down_revision = None
@@ -18,8 +20,8 @@ branch_labels = None
 depends_on = None
 
 
-def _generated(name: str, type_: sa.types.TypeEngine[object], kind: str = "text") -> sa.Column[object]:
-    return sa.Column(name, type_, sa.Computed(BodyField(name, kind), persisted=True))  # type: ignore[arg-type]
+def _generated(name: str, type_: sa.types.TypeEngine[Any], kind: JsonKind = "text") -> sa.Column[Any]:
+    return sa.Column(name, type_, sa.Computed(BodyField(name, kind), persisted=True))
 
 
 def upgrade() -> None:

@@ -1,0 +1,27 @@
+"""``python -m bench [--appends N] [--chain N]``: run the benchmarks and print their tables.
+
+"ratio to raw" is raw library time / our time on the same work: for appends the raw side is plain SQLAlchemy
+inserts of the same rows into the same database (1.0 = no overhead); for verification it is the bare fetch of
+the rows through the same connection (verification must also hash them).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from bench import ledger
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--appends", type=int, default=2_000, help="ledger appends to time (one transaction each)")
+    parser.add_argument("--chain", type=int, default=200_000, help="entries in the chain to verify")
+    args = parser.parse_args()
+    console = Console()
+    console.print(ledger.table(ledger.run(args.appends, args.chain, console)))
+
+
+if __name__ == "__main__":
+    main()
