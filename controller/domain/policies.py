@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from controller.domain.medication import DeaSchedule, Medication
 from controller.domain.patients import Order
-from controller.domain.users import Privilege, User
+from controller.domain.users import Privilege, Role, User
 from controller.errors import SafetyError
 
 
@@ -44,6 +44,8 @@ class OverrideReason(StrEnum):
     STAT_ORDER_PENDING_VERIFICATION = "stat_order_pending_verification"
     PHARMACY_CLOSED = "pharmacy_closed"
 
+
+LICENSED_WITNESS_ROLES = frozenset({Role.NURSE, Role.PHARMACIST, Role.ANESTHESIA_PROVIDER})
 
 DEFAULT_SHIFT_STARTS = (time(7, 0), time(19, 0))
 
@@ -101,8 +103,14 @@ def witness_required(policy: Policy, action: WitnessedAction, medication: Medica
     return action in policy.witnessed_actions
 
 
-def check_witness(actor: User, witness: User | None, now: datetime, *, required: bool) -> None:
-    """Refuse a witness who is missing (when required), the actor, unusable, or without the witness privilege."""
+def check_witness(
+    actor: User, witness: User | None, now: datetime, *, required: bool, action: WitnessedAction | None = None
+) -> None:
+    """Refuse a witness who is missing (when required), the actor, unusable, or without the witness privilege.
+
+    Waste is witnessed by a second *licensed* person (nurse, pharmacist, anesthesia provider): a technician may
+    witness a restock count, not a waste.
+    """
     if witness is None:
         if required:
             raise SafetyError("policy.witness_required", "this action needs a second person to witness it")
@@ -119,6 +127,15 @@ def check_witness(actor: User, witness: User | None, now: datetime, *, required:
         raise SafetyError(
             "policy.witness_lacks_privilege",
             f"witness {witness.id} does not hold the witness privilege",
+            witness=witness.id,
+        )
+    if action in (WitnessedAction.CONTROLLED_WASTE, WitnessedAction.ANY_WASTE) and not (
+        witness.roles & LICENSED_WITNESS_ROLES
+    ):
+        raise SafetyError(
+            "policy.witness_lacks_privilege",
+            f"witness {witness.id} is not a licensed clinician; waste needs a nurse, pharmacist or anesthesia "
+            "provider as witness",
             witness=witness.id,
         )
 

@@ -255,6 +255,7 @@ class WitnessCase:
     required: bool = True
     actor: User = NURSE
     now: datetime = NOW
+    action: WitnessedAction | None = None
 
 
 @pytest.mark.parametrize(
@@ -305,6 +306,24 @@ class WitnessCase:
         pytest.param(WitnessCase(user("cpht-dee", Role.TECHNICIAN)), None, id="technician-ok"),
         pytest.param(WitnessCase(user("crna-eve", Role.ANESTHESIA_PROVIDER)), None, id="anesthesia-provider-ok"),
         pytest.param(
+            WitnessCase(user("cpht-dee", Role.TECHNICIAN), action=WitnessedAction.CONTROLLED_WASTE),
+            "policy.witness_lacks_privilege",
+            id="technician-cannot-witness-waste",
+        ),
+        pytest.param(
+            WitnessCase(user("cpht-dee", Role.TECHNICIAN), action=WitnessedAction.CONTROLLED_RESTOCK),
+            None,
+            id="technician-witnesses-restock-ok",
+        ),
+        pytest.param(
+            WitnessCase(user("rph-cho", Role.PHARMACIST), action=WitnessedAction.CONTROLLED_WASTE),
+            None,
+            id="pharmacist-witnesses-waste-ok",
+        ),
+        pytest.param(
+            WitnessCase(user("rn-bob", Role.NURSE), action=WitnessedAction.ANY_WASTE), None, id="nurse-witnesses-waste"
+        ),
+        pytest.param(
             WitnessCase(
                 User("qa-lead", "qa-lead", frozenset({Role.QA}), extra_privileges=frozenset({Privilege.WITNESS}))
             ),
@@ -320,7 +339,7 @@ class WitnessCase:
 )
 def test_check_witness(case: WitnessCase, expected_code: str | None) -> None:
     def call() -> None:
-        check_witness(case.actor, case.witness, case.now, required=case.required)
+        check_witness(case.actor, case.witness, case.now, required=case.required, action=case.action)
 
     if expected_code is None:
         call()
