@@ -9,14 +9,17 @@ that refuse UPDATE and DELETE on the table.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy import bindparam as sa_bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -215,26 +218,55 @@ def verify_chain(
     )
     problems: list[ChainProblem] = []
     checked = 0
-    for cabinet_id in cabinets:
-        problem, seen, last_seq, last_hash = _verify_cabinet(connection, cabinet_id, checked, progress, progress_every)
-        checked += seen
-        if problem is None:
-            problem = _check_head(cabinet_id, heads.get(cabinet_id), last_seq, last_hash)
-        if problem is not None:
-            problems.append(problem)
+    with _cyclic_gc_paused():
+        for cabinet_id in cabinets:
+            problem, seen, last_seq, last_hash = _verify_cabinet(
+                connection, cabinet_id, checked, progress, progress_every
+            )
+            checked += seen
+            if problem is None:
+                problem = _check_head(cabinet_id, heads.get(cabinet_id), last_seq, last_hash)
+            if problem is not None:
+                problems.append(problem)
     if progress is not None:
         progress(checked)
     return VerifyReport(entries_checked=checked, cabinets=tuple(cabinets), problems=tuple(problems))
 
 
-def _stream_entries(connection: Connection, cabinet_id: str) -> Iterator[tuple[int, str, str, str]]:
-    streamed = connection.execution_options(stream_results=True, yield_per=20_000)
-    result = streamed.execute(
-        text("SELECT seq, prev_hash, hash, body FROM ledger_entries WHERE cabinet_id = :c ORDER BY seq"),
-        {"c": cabinet_id},
-    )
-    for partition in result.partitions():
-        yield from partition
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Verification allocates millions of short-lived tuples and strings, all freed by reference counting; the
+    cyclic collector would only rescan them (a third of the run time on long chains)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+_CHAIN_QUERY = "SELECT seq, prev_hash, hash, body FROM ledger_entries WHERE cabinet_id = {param} ORDER BY seq"
+
+
+def _stream_entries(
+    connection: Connection, cabinet_id: str, batch: int = 20_000
+) -> Iterator[tuple[int, str, str, str]]:
+    """Rows in sequence order straight from the driver's cursor: verification reads every entry, and building
+    SQLAlchemy rows for each would cost more than hashing them. PostgreSQL streams through a server-side cursor."""
+    raw = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        cursor = raw.cursor(name=f"ledger_verify_{uuid.uuid4().hex}")  # type: ignore[union-attr]
+        query = _CHAIN_QUERY.format(param="%s")
+    else:
+        cursor = raw.cursor()  # type: ignore[union-attr]
+        query = _CHAIN_QUERY.format(param="?")
+    try:
+        cursor.execute(query, (cabinet_id,))
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        cursor.close()
 
 
 def _verify_cabinet(
