@@ -118,11 +118,25 @@ class SoftwareError(ControllerError):
     category = Category.SOFTWARE
 
 
+class CommunicationError(ControllerError):
+    """The link to a device failed: timeout, checksum, framing, disconnect. Often retryable."""
+
+    category = Category.COMMUNICATION
+
+
+class DeviceFaultError(ControllerError):
+    """The device itself reports a fault (jam, sensor disagreement, lock not engaged, ...)."""
+
+    category = Category.DEVICE_FAULT
+
+
 __all__ = [
     "CATALOGUE",
     "Category",
+    "CommunicationError",
     "ConfigurationError",
     "ControllerError",
+    "DeviceFaultError",
     "ErrorDefinition",
     "InvalidIdentifierError",
     "SafetyError",
