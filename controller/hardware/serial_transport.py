@@ -53,7 +53,7 @@ class SerialLink:
             async with asyncio.timeout(timeout):
                 port = await loop.run_in_executor(None, connect)
         except (ValueError, serial.SerialException) as exc:
-            if isinstance(exc, ValueError) or "could not open" not in str(exc):
+            if isinstance(exc, ValueError) or "could not open" not in str(exc).lower():
                 raise ConfigurationError("comm.bad_endpoint", f"cannot open serial endpoint {url!r}: {exc}") from exc
             raise CommunicationError("comm.disconnected", f"cannot open {url!r}: {exc}", url=url) from exc
         except TimeoutError as exc:
