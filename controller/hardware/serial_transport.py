@@ -26,6 +26,15 @@ class SerialSettings:
     stopbits: float = 1
 
 
+def _check_url(url: str) -> None:
+    """pyserial reports a malformed ``socket://`` URL as a failure to connect; tell the two apart up front."""
+    if not url.startswith("socket://"):
+        return
+    host, _, port = url.removeprefix("socket://").partition("?")[0].rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigurationError("comm.bad_endpoint", f"serial endpoint {url!r} must look like socket://HOST:PORT")
+
+
 class SerialLink:
     def __init__(self, port: Any, url: str) -> None:
         self._port = port
@@ -36,6 +45,7 @@ class SerialLink:
     @classmethod
     async def open(cls, url: str, settings: SerialSettings | None = None, *, timeout: float = 5.0) -> SerialLink:
         settings = settings or SerialSettings()
+        _check_url(url)
         loop = asyncio.get_running_loop()
 
         def connect() -> Any:
@@ -52,9 +62,9 @@ class SerialLink:
         try:
             async with asyncio.timeout(timeout):
                 port = await loop.run_in_executor(None, connect)
-        except (ValueError, serial.SerialException) as exc:
-            if isinstance(exc, ValueError) or "could not open" not in str(exc).lower():
-                raise ConfigurationError("comm.bad_endpoint", f"cannot open serial endpoint {url!r}: {exc}") from exc
+        except ValueError as exc:
+            raise ConfigurationError("comm.bad_endpoint", f"cannot open serial endpoint {url!r}: {exc}") from exc
+        except serial.SerialException as exc:
             raise CommunicationError("comm.disconnected", f"cannot open {url!r}: {exc}", url=url) from exc
         except TimeoutError as exc:
             raise CommunicationError("comm.timeout", f"opening {url!r} took more than {timeout} s", url=url) from exc
