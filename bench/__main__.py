@@ -11,16 +11,23 @@ import argparse
 
 from rich.console import Console
 
-from bench import ledger
+from bench import ledger, pill_counter
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--appends", type=int, default=2_000, help="ledger appends to time (one transaction each)")
     parser.add_argument("--chain", type=int, default=200_000, help="entries in the chain to verify")
+    parser.add_argument(
+        "--only", choices=("ledger", "pill_counter"), action="append", help="run only these (repeatable)"
+    )
     args = parser.parse_args()
+    chosen = set(args.only or ("ledger", "pill_counter"))
     console = Console(width=100)
-    console.print(ledger.table(ledger.run(args.appends, args.chain, console)))
+    if "ledger" in chosen:
+        console.print(ledger.table(ledger.run(args.appends, args.chain, console)))
+    if "pill_counter" in chosen:
+        console.print(pill_counter.run(console))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ class FaultKind(StrEnum):
     JAM_DRAWER = "jam_drawer"  # params: drawer
     STICK_SENSOR = "stick_sensor"  # params: sensor name, value
     LOCK_FAILS = "lock_fails"  # params: drawer or pocket; the lock does not move when commanded
+    JAM_COUNTER = "jam_counter"  # a pill counter or robot jams mid-count
     MISCOUNT = "miscount"  # params: by (signed)
     HOPPER_EMPTY = "hopper_empty"
     FOREIGN_OBJECT = "foreign_object"
