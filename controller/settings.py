@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
+    # Devices, chosen by endpoint URL only (``adc sim`` prints simulator URLs in this form):
+    io_board: str | None = Field(
+        default=None, description="tcp://HOST:PORT?unit=1 or rtu:///dev/ttyUSB0?unit=1&baud=115200"
+    )
+    pill_counter: str | None = Field(default=None, description="serial device path or socket://HOST:PORT")
+    scanner: str | None = Field(default=None, description="serial device path or socket://HOST:PORT")
+    label_printer: str | None = Field(default=None, description="tcp://HOST:9100")
+    io_poll_hz: float = Field(default=10.0, gt=0, le=100, description="sensor poll rate")
 
     def resolved_database_url(self) -> str:
         if self.database_url:

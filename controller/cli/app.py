@@ -6,7 +6,11 @@ non-zero; only a bug prints a traceback.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from controller.bootstrap import StoreContext, build_store, credential_hasher
+from controller.bootstrap.hardware import DeviceReport, connect_hardware
 from controller.errors import ControllerError
 from controller.settings import Settings
 from controller.store import schema
@@ -215,6 +220,62 @@ def inventory(
             lots or "—",
         )
     out.print(table)
+
+
+@app.command("devices")
+def devices(as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False) -> None:
+    """Connect the devices named by ADC_IO_BOARD, ADC_PILL_COUNTER, ADC_SCANNER and ADC_LABEL_PRINTER and show
+    who each says it is (firmware, simulator or real). Exit 1 if one is configured but does not answer."""
+    settings = _settings(None)
+
+    async def probe() -> list[DeviceReport]:
+        hardware = await connect_hardware(settings)
+        try:
+            return hardware.reports
+        finally:
+            await hardware.close()
+
+    reports = asyncio.run(probe())
+    if as_json:
+        sys.stdout.write(json.dumps([dataclasses.asdict(r) for r in reports], indent=2) + "\n")
+    elif not reports:
+        out.print("no devices configured: set ADC_IO_BOARD, ADC_PILL_COUNTER, ADC_SCANNER, ADC_LABEL_PRINTER")
+    else:
+        table = Table(title="Devices")
+        for column in ("device", "url", "state", "simulator", "identity"):
+            table.add_column(column)
+        for r in reports:
+            state = "ok" if r.connected and r.error is None else (r.error or "not connected")
+            identity = ", ".join(f"{k}={v}" for k, v in r.identity.items())
+            table.add_row(r.device, r.url, state, "yes" if r.is_simulator else "no", identity)
+        out.print(table)
+    if any(r.error is not None for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command("sim")
+def sim(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback unless you mean otherwise).")] = "127.0.0.1",
+    serial_over: Annotated[
+        str, typer.Option("--serial", help="Serve serial devices on a pseudo-terminal ('pty') or on TCP ('tcp').")
+    ] = "pty",
+    io_board: Annotated[
+        str, typer.Option("--io-board", help="Serve the I/O board as Modbus 'tcp' or as 'rtu' on a pseudo-terminal.")
+    ] = "tcp",
+) -> None:
+    """Start every device simulator; print one ADC_<DEVICE>=<url> line each once all listen; run until Ctrl-C.
+
+    The simulators run as their own process (``python -m simulators``): the controller never imports them.
+    """
+    command = [sys.executable, "-m", "simulators", "--host", host, "--serial", serial_over, "--io-board", io_board]
+    process = subprocess.Popen(command)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=10)
+    if code not in (0, -signal.SIGINT, 130):
+        raise typer.Exit(code)
 
 
 def _shown_url(store: StoreContext) -> str:

@@ -1,0 +1,103 @@
+"""``adc sim`` and ``adc devices`` as a user runs them: every simulator starts, prints its URL, and the controller
+connects to each through the composition root by that URL alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+DEVICES = {"ADC_IO_BOARD", "ADC_PILL_COUNTER", "ADC_SCANNER", "ADC_LABEL_PRINTER"}
+
+
+def start_simulators(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controller.cli.app", "sim", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    endpoints: dict[str, str] = {}
+    deadline = time.monotonic() + 30
+    assert process.stdout is not None
+    while "ADC_SIM_CONTROL" not in endpoints and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        name, _, url = line.strip().partition("=")
+        endpoints[name] = url
+    if "ADC_SIM_CONTROL" not in endpoints:
+        process.kill()
+        pytest.fail(f"simulators did not start: {process.stderr.read() if process.stderr else ''}")
+    return process, endpoints
+
+
+def stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+def control(endpoint: str, request: dict[str, object]) -> dict[str, object]:
+    host, port = endpoint.removeprefix("tcp://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(json.dumps(request).encode() + b"\n")
+        answer: dict[str, object] = json.loads(connection.makefile().readline())
+        return answer
+
+
+@pytest.mark.parametrize("serial_over", ["pty", "tcp"])
+def test_adc_sim_then_adc_devices(serial_over: str) -> None:
+    process, endpoints = start_simulators("--serial", serial_over)
+    try:
+        assert set(endpoints) >= DEVICES
+        assert all(url.startswith("tcp://127.0.0.1:") for name, url in endpoints.items() if "BOARD" in name)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ADC_")}
+        env.update({name: url for name, url in endpoints.items() if name in DEVICES})
+        result = subprocess.run(
+            [sys.executable, "-m", "controller.cli.app", "devices", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        reports = {r["device"]: r for r in json.loads(result.stdout)}
+        assert set(reports) == {"io_board", "pill_counter", "scanner", "label_printer"}
+        for report in reports.values():
+            assert report["connected"] and report["error"] is None
+            assert report["is_simulator"] is True  # as each device reported it over the wire
+        listed = control(endpoints["ADC_SIM_CONTROL"], {"device": "nothing", "action": "none"})
+        assert listed["ok"] is False and "io_board" in str(listed["error"])
+    finally:
+        code = stop(process)
+    assert code == 0
+
+
+def test_adc_devices_reports_a_device_that_does_not_answer() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADC_")}
+    env["ADC_LABEL_PRINTER"] = f"tcp://127.0.0.1:{closed_port}"
+    result = subprocess.run(
+        [sys.executable, "-m", "controller.cli.app", "devices", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    (report,) = json.loads(result.stdout)
+    assert report["connected"] is False and "comm.disconnected" in report["error"]
