@@ -47,6 +47,17 @@ def stop(process: subprocess.Popen[str]) -> int:
         raise
 
 
+def adc_devices(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "controller.cli.app", "devices", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def control(endpoint: str, request: dict[str, object]) -> dict[str, object]:
     host, port = endpoint.removeprefix("tcp://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as connection:
@@ -63,14 +74,7 @@ def test_adc_sim_then_adc_devices(serial_over: str) -> None:
         assert all(url.startswith("tcp://127.0.0.1:") for name, url in endpoints.items() if "BOARD" in name)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ADC_")}
         env.update({name: url for name, url in endpoints.items() if name in DEVICES})
-        result = subprocess.run(
-            [sys.executable, "-m", "controller.cli.app", "devices", "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = adc_devices(env)
         assert result.returncode == 0, result.stderr
         reports = {r["device"]: r for r in json.loads(result.stdout)}
         assert set(reports) == {"io_board", "pill_counter", "scanner", "label_printer"}
@@ -90,14 +94,7 @@ def test_adc_devices_reports_a_device_that_does_not_answer() -> None:
         closed_port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADC_")}
     env["ADC_LABEL_PRINTER"] = f"tcp://127.0.0.1:{closed_port}"
-    result = subprocess.run(
-        [sys.executable, "-m", "controller.cli.app", "devices", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = adc_devices(env)
     assert result.returncode == 1
     (report,) = json.loads(result.stdout)
     assert report["connected"] is False and "comm.disconnected" in report["error"]

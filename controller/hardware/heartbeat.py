@@ -10,10 +10,10 @@ Not responsible for recovering a board whose watchdog did expire (the engine ack
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Protocol
 
 from controller.errors import ControllerError
+from controller.hardware.tasks import cancel_and_wait
 
 
 class HeartbeatTarget(Protocol):
@@ -54,10 +54,7 @@ class Heartbeat:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     @property
     def healthy(self) -> bool:

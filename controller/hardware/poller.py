@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from controller.errors import CommunicationError, ControllerError, SoftwareError
+from controller.hardware.tasks import cancel_and_wait
 
 S = TypeVar("S")
 S_co = TypeVar("S_co", covariant=True)
@@ -79,10 +80,7 @@ class BoardPoller(Generic[S]):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     @property
     def running(self) -> bool:
