@@ -308,6 +308,10 @@ class IoBoardModel:
                 return Response(exception=ExceptionCode.ILLEGAL_ADDRESS)
             if not self._valid(location, value):
                 return Response(exception=ExceptionCode.ILLEGAL_VALUE)
+            if value and location.register.name in ("lock_command", "lid_command") and self.watchdog_expired:
+                # Outputs stay locked after a watchdog expiry until the controller clears the fault: a controller
+                # that stopped beating must not be able to open anything with a stray command.
+                return Response(exception=ExceptionCode.DEVICE_FAILURE)
             located.append((location, value))
         # Settings before commands, so [lock_command = 1, hold_time = 50] in one write unlocks for 5 s.
         located.sort(key=lambda item: item[0].register.name in ("lock_command", "lid_command"))
