@@ -1,0 +1,432 @@
+"""Pull (remove) one item for one patient: from choosing the patient to the closed drawer.
+
+Responsible for: one patient at a time per session; authorising the removal through
+``policies.authorise_removal`` (profiled order with its quantity cap, non-profiled, override list and reason,
+critical-override mode); refusing a pocket blocked by the user's open controlled-substance discrepancy when
+policy says so; the blind count when ``policies.blind_count_required`` says so (the expected number is held
+privately and never appears in ``view()``; a mismatch raises a discrepancy and the pull continues or stops per
+``stop_pull_on_count_mismatch``); an optional witness for configured schedules; issuing the ``UnlockGrant`` for
+the compartment; cancel only before the drawer opens; after it opens, the user must close it and account for
+what was taken (``take``, zero allowed); and the ``DOSE_REMOVED`` (plus ``OVERRIDE``) outcomes with actor,
+witness, patient, order, item and pocket.
+
+Not responsible for: drug search (``policies.search_medications``), choosing the lot (FEFO is the inventory's),
+the compartment's own state (``compartment.py``), the hardware, or writing anything.
+
+Events (all take ``now``): ``select_patient(patient_id)``, ``select_item(item)``, ``count_entered(count)``,
+``witness_signed(signature)``, ``unlock_requested(session)``, ``unlock_failed``, ``opened``, ``take(quantity)``,
+``closed``, ``cancel``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from transitions import EventData
+
+from controller.domain.medication import Medication
+from controller.domain.patients import Order
+from controller.domain.policies import (
+    OverrideReason,
+    Policy,
+    RemovalAuthorisation,
+    authorise_removal,
+    blind_count_required,
+)
+from controller.domain.users import User
+from controller.errors import SafetyError
+from controller.fsm.base import (
+    Decision,
+    MachinePool,
+    MachineSpec,
+    OutcomeKind,
+    WitnessSignature,
+    Workflow,
+    arg,
+    now_of,
+)
+from controller.fsm.compartment import UnlockGrant
+from controller.fsm.session import Session
+from controller.fsm.settings import FsmSettings
+
+REMOVAL_WITNESS = "controlled_removal"
+
+
+class PullState(Enum):
+    STARTED = "started"
+    PATIENT_SELECTED = "patient_selected"
+    BLIND_COUNT = "blind_count"
+    AWAITING_WITNESS = "awaiting_witness"
+    READY = "ready"
+    UNLOCKING = "unlocking"
+    OPEN = "open"
+    TAKEN = "taken"
+    CLOSED_UNACCOUNTED = "closed_unaccounted"  # closed before saying what was taken
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"  # the compartment would not unlock; nothing was removed
+    STOPPED = "stopped"  # blind count mismatch under a stopping policy; a discrepancy is open
+
+
+@dataclass(frozen=True, slots=True)
+class PullItem:
+    """What the user chose and what the engine knows about it. ``expected_on_hand`` never reaches the UI."""
+
+    medication: Medication
+    pocket_id: str
+    compartment_id: str
+    expected_on_hand: int
+    profiled_area: bool
+    order: Order | None = None
+    order_max_units: int | None = None
+    override_reason: OverrideReason | None = None
+    critical_override_mode: bool = False
+    open_cs_discrepancy: bool = False  # this user has an open controlled-substance discrepancy on this pocket
+
+
+P = PullState
+TERMINAL = frozenset({P.DONE, P.CANCELLED, P.FAILED, P.STOPPED})
+BEFORE_OPEN = [P.STARTED, P.PATIENT_SELECTED, P.BLIND_COUNT, P.AWAITING_WITNESS, P.READY, P.UNLOCKING]
+AFTER_OPEN = [P.OPEN, P.TAKEN, P.CLOSED_UNACCOUNTED]
+
+TRANSITIONS: tuple[dict[str, Any], ...] = (
+    {"trigger": "select_patient", "source": [P.STARTED, P.PATIENT_SELECTED], "dest": P.PATIENT_SELECTED,
+     "conditions": "guard_one_patient", "after": "on_patient"},
+    {"trigger": "select_item", "source": P.PATIENT_SELECTED, "dest": P.BLIND_COUNT,
+     "conditions": ["guard_authorised", "needs_blind_count"], "after": "on_item"},
+    {"trigger": "select_item", "source": P.PATIENT_SELECTED, "dest": P.AWAITING_WITNESS,
+     "conditions": ["guard_authorised", "needs_witness"], "after": "on_item"},
+    {"trigger": "select_item", "source": P.PATIENT_SELECTED, "dest": P.READY, "conditions": "guard_authorised",
+     "after": "on_item"},
+    {"trigger": "count_entered", "source": P.BLIND_COUNT, "dest": P.STOPPED,
+     "conditions": ["guard_count_valid", "stops_on_mismatch"], "after": "on_count"},
+    {"trigger": "count_entered", "source": P.BLIND_COUNT, "dest": P.AWAITING_WITNESS,
+     "conditions": ["guard_count_valid", "needs_witness"], "after": "on_count"},
+    {"trigger": "count_entered", "source": P.BLIND_COUNT, "dest": P.READY, "conditions": "guard_count_valid",
+     "after": "on_count"},
+    {"trigger": "witness_signed", "source": P.AWAITING_WITNESS, "dest": P.READY, "conditions": "guard_signature",
+     "after": "on_signed"},
+    {"trigger": "unlock_requested", "source": P.READY, "dest": P.UNLOCKING, "conditions": "guard_session",
+     "after": "on_unlock_requested"},
+    {"trigger": "unlock_failed", "source": P.UNLOCKING, "dest": P.FAILED},
+    {"trigger": "opened", "source": P.UNLOCKING, "dest": P.OPEN},
+    {"trigger": "take", "source": P.OPEN, "dest": P.TAKEN, "conditions": "guard_quantity", "after": "on_take"},
+    {"trigger": "take", "source": P.CLOSED_UNACCOUNTED, "dest": P.DONE, "conditions": "guard_quantity",
+     "after": ["on_take", "on_done"]},
+    {"trigger": "closed", "source": P.OPEN, "dest": P.CLOSED_UNACCOUNTED},
+    {"trigger": "closed", "source": P.TAKEN, "dest": P.DONE, "after": "on_done"},
+    {"trigger": "cancel", "source": BEFORE_OPEN, "dest": P.CANCELLED},
+)  # fmt: skip
+
+SPEC = MachineSpec(
+    name="pull",
+    states=PullState,
+    initial=P.STARTED,
+    transitions=TRANSITIONS,
+    refusals={(s, "cancel"): "workflow.cancel_after_open" for s in AFTER_OPEN},
+)
+
+
+class Pull(Workflow):
+    """One removal by ``actor`` in session ``session_id``."""
+
+    spec = SPEC
+
+    def __init__(
+        self, pull_id: str, pool: Pulls, *, actor: User, session_id: int, policy: Policy, settings: FsmSettings
+    ) -> None:
+        super().__init__()
+        self.id = pull_id
+        self.pool = pool
+        self.actor = actor
+        self.session_id = session_id
+        self.policy = policy
+        self.settings = settings
+        self.patient_id: str | None = None
+        self.item: PullItem | None = None
+        self.authorisation: RemovalAuthorisation | None = None
+        self.blind_count_required = False
+        self.counted: int | None = None
+        self.signature: WitnessSignature | None = None
+        self.grant: UnlockGrant | None = None
+        self.taken: int | None = None
+        self.lot_number: str | None = None
+
+    # --- typed entry points -------------------------------------------------------------------------------------
+
+    def select_patient(self, *, now: datetime, patient_id: str) -> Decision:
+        return self.fire("select_patient", now=now, patient_id=patient_id)
+
+    def select_item(self, *, now: datetime, item: PullItem) -> Decision:
+        return self.fire("select_item", now=now, item=item)
+
+    def count_entered(self, *, now: datetime, count: int) -> Decision:
+        return self.fire("count_entered", now=now, count=count)
+
+    def witness_signed(self, *, now: datetime, signature: WitnessSignature | None) -> Decision:
+        return self.fire("witness_signed", now=now, signature=signature)
+
+    def unlock_requested(self, *, now: datetime, session: Session) -> Decision:
+        return self.fire("unlock_requested", now=now, session=session)
+
+    def unlock_failed(self, *, now: datetime) -> Decision:
+        return self.fire("unlock_failed", now=now)
+
+    def opened(self, *, now: datetime) -> Decision:
+        return self.fire("opened", now=now)
+
+    def take(self, *, now: datetime, quantity: int, lot_number: str | None = None) -> Decision:
+        return self.fire("take", now=now, quantity=quantity, lot_number=lot_number)
+
+    def closed(self, *, now: datetime) -> Decision:
+        return self.fire("closed", now=now)
+
+    def cancel(self, *, now: datetime) -> Decision:
+        return self.fire("cancel", now=now)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in TERMINAL
+
+    @property
+    def witness_required(self) -> bool:
+        return self.item is not None and self.item.medication.dea_schedule in self.settings.removal_witness_schedules
+
+    def view(self) -> dict[str, Any]:
+        """What the touchscreen may show. The expected count is deliberately absent (blind count)."""
+        item = self.item
+        return {
+            "pull_id": self.id,
+            "state": self.state.value,
+            "patient_id": self.patient_id,
+            "item_id": item.medication.id if item else None,
+            "pocket_id": item.pocket_id if item else None,
+            "blind_count_required": self.blind_count_required,
+            "count_entered": self.counted is not None,
+            "witness_required": self.witness_required,
+            "max_quantity": self.authorisation.max_quantity if self.authorisation else None,
+            "is_override": self.authorisation.is_override if self.authorisation else None,
+            "warnings": _warnings(item.medication) if item else [],
+        }
+
+    # --- guards -------------------------------------------------------------------------------------------------
+
+    def guard_one_patient(self, event: EventData) -> bool:
+        patient_id: str = arg(event, "patient_id")
+        others = self.pool.active_patients(self.session_id, excluding=self)
+        if others - {patient_id}:
+            return self.refuse(
+                "workflow.one_patient_at_a_time",
+                f"finish the removal for {', '.join(sorted(others))} before starting {patient_id}",
+                patient=patient_id,
+            )
+        return True
+
+    def guard_authorised(self, event: EventData) -> bool:
+        item: PullItem = arg(event, "item")
+        if item.order is not None and item.order.patient_id != self.patient_id:
+            return self.refuse(
+                "policy.order_not_verified",
+                f"order {item.order.id} is for another patient",
+                order=item.order.id,
+            )
+        if item.open_cs_discrepancy and self.settings.open_cs_discrepancy_blocks_pulls:
+            return self.refuse(
+                "workflow.discrepancy_open",
+                f"resolve the open discrepancy on {item.pocket_id} before removing from it",
+                pocket=item.pocket_id,
+            )
+        try:
+            authorisation = authorise_removal(
+                self.policy,
+                profiled_area=item.profiled_area,
+                critical_override_mode=item.critical_override_mode,
+                user=self.actor,
+                medication=item.medication,
+                order=item.order,
+                override_reason=item.override_reason,
+                order_max_units=item.order_max_units,
+            )
+        except SafetyError as error:
+            return self.refuse_error(error)
+        self.authorisation = authorisation
+        self.item = item
+        self.blind_count_required = blind_count_required(self.policy, item.medication)
+        return True
+
+    def guard_count_valid(self, event: EventData) -> bool:
+        count = arg(event, "count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            return self.refuse("workflow.invalid_quantity", f"a count is a whole number of zero or more: {count!r}")
+        return True
+
+    def guard_signature(self, event: EventData) -> bool:
+        return self.accept_signature(arg(event, "signature"), self.actor.id, REMOVAL_WITNESS)
+
+    def guard_session(self, event: EventData) -> bool:
+        session: Session = arg(event, "session")
+        if not session.is_active or session.session_id != self.session_id or session.active_user_id != self.actor.id:
+            return self.refuse("session.not_active", f"{self.actor.id}'s session that started this pull has ended")
+        return True
+
+    def guard_quantity(self, event: EventData) -> bool:
+        quantity = arg(event, "quantity")
+        assert self.item is not None and self.authorisation is not None
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+            return self.refuse("workflow.invalid_quantity", f"a quantity is a whole number: {quantity!r}")
+        cap = self.authorisation.max_quantity
+        if cap is not None and quantity > cap:
+            return self.refuse(
+                "workflow.quantity_exceeds_order", f"the order allows at most {cap}", maximum=cap, quantity=quantity
+            )
+        on_hand = self.counted if self.counted is not None else self.item.expected_on_hand
+        if quantity > max(on_hand, self.item.expected_on_hand):
+            return self.refuse("workflow.quantity_exceeds_order", "more than the pocket holds", quantity=quantity)
+        return True
+
+    # --- routing conditions -------------------------------------------------------------------------------------
+
+    def needs_blind_count(self, event: EventData) -> bool:
+        return self.blind_count_required
+
+    def needs_witness(self, event: EventData) -> bool:
+        return self.witness_required
+
+    def stops_on_mismatch(self, event: EventData) -> bool:
+        assert self.item is not None
+        return self.settings.stop_pull_on_count_mismatch and arg(event, "count") != self.item.expected_on_hand
+
+    # --- callbacks ----------------------------------------------------------------------------------------------
+
+    def _fields(self) -> dict[str, Any]:
+        item = self.item
+        return {
+            "actor_id": self.actor.id,
+            "patient_id": self.patient_id,
+            "order_id": item.order.id if item and item.order else None,
+            "item_id": item.medication.id if item else None,
+            "pocket_id": item.pocket_id if item else None,
+        }
+
+    def on_patient(self, event: EventData) -> None:
+        self.patient_id = arg(event, "patient_id")
+
+    def on_item(self, event: EventData) -> None:
+        pass  # the guard stored the item and the authorisation once they passed
+
+    def on_count(self, event: EventData) -> None:
+        now = now_of(event)
+        count: int = arg(event, "count")
+        assert self.item is not None
+        self.counted = count
+        expected = self.item.expected_on_hand
+        self.emit(
+            OutcomeKind.COUNT_ENTERED,
+            now,
+            **self._fields(),
+            quantity_expected=expected,
+            quantity_actual=count,
+            reason_code="blind_count",
+            details={"pull_id": self.id},
+        )
+        if count != expected:
+            self.emit(
+                OutcomeKind.DISCREPANCY_RAISED,
+                now,
+                **self._fields(),
+                quantity_expected=expected,
+                quantity_actual=count,
+                reason_code="blind_count_mismatch",
+                details={"pull_id": self.id, "stopped": self.settings.stop_pull_on_count_mismatch},
+            )
+
+    def on_signed(self, event: EventData) -> None:
+        self.signature = arg(event, "signature")
+
+    def on_unlock_requested(self, event: EventData) -> None:
+        assert self.item is not None
+        self.grant = UnlockGrant(
+            session_id=self.session_id,
+            user_id=self.actor.id,
+            compartment_id=self.item.compartment_id,
+            purpose="pull",
+            workflow_id=self.id,
+        )
+
+    def on_take(self, event: EventData) -> None:
+        self.taken = arg(event, "quantity")
+        self.lot_number = arg(event, "lot_number")
+
+    def on_done(self, event: EventData) -> None:
+        now = now_of(event)
+        assert self.item is not None and self.authorisation is not None and self.taken is not None
+        fields = self._fields()
+        details: dict[str, Any] = {
+            "pull_id": self.id,
+            "override": self.authorisation.is_override,
+            "blind_count": self.counted,
+            "session_id": self.session_id,
+        }
+        witness_id = self.signature.witness_id if self.signature else None
+        self.emit(
+            OutcomeKind.DOSE_REMOVED,
+            now,
+            **fields,
+            witness_id=witness_id,
+            lot_number=self.lot_number,
+            quantity_change=-self.taken,
+            quantity_actual=self.taken,
+            reason_code=self.authorisation.reason.value if self.authorisation.reason else None,
+            details=details,
+        )
+        if self.authorisation.is_override and self.taken > 0:
+            self.emit(
+                OutcomeKind.OVERRIDE,
+                now,
+                **fields,
+                witness_id=witness_id,
+                quantity_actual=self.taken,
+                reason_code=self.authorisation.reason.value if self.authorisation.reason else "critical_override",
+                details={"pull_id": self.id, "review": "pharmacist"},
+            )
+
+
+def _warnings(medication: Medication) -> list[str]:
+    flags = []
+    if medication.high_alert:
+        flags.append("high_alert")
+    if medication.lasa:
+        flags.append("look_alike_sound_alike")
+    if medication.neuromuscular_blocker:
+        flags.append("neuromuscular_blocker")
+    if medication.hazardous:
+        flags.append("hazardous")
+    return flags
+
+
+class Pulls(MachinePool):
+    """Every pull in progress on a cabinet, on one shared machine; enforces one patient at a time per session."""
+
+    def __init__(self, policy: Policy | None = None, settings: FsmSettings | None = None) -> None:
+        super().__init__(SPEC)
+        self.policy = policy or Policy()
+        self.settings = settings or FsmSettings()
+        self.by_id: dict[str, Pull] = {}
+
+    def start(self, pull_id: str, *, actor: User, session_id: int) -> Pull:
+        if pull_id in self.by_id:
+            raise ValueError(f"pull {pull_id} already exists")
+        pull = Pull(pull_id, self, actor=actor, session_id=session_id, policy=self.policy, settings=self.settings)
+        self.attach(pull)
+        self.by_id[pull_id] = pull
+        return pull
+
+    def active_patients(self, session_id: int, *, excluding: Pull | None = None) -> set[str]:
+        return {
+            p.patient_id
+            for p in self.by_id.values()
+            if p is not excluding and p.session_id == session_id and not p.is_finished and p.patient_id is not None
+        }
