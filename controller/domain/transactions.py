@@ -38,6 +38,17 @@ class EventType(StrEnum):
     DISCREPANCY_RESOLVED = "discrepancy.resolved"
     LOT_QUARANTINED = "stock.quarantined"
     INPUT_REFUSED = "input.refused"
+    # alarms, faults, escalations and reviews the state machines record (appended: values never change meaning)
+    DRAWER_LEFT_OPEN = "drawer.left_open"
+    COMPARTMENT_FAULT = "drawer.fault"  # jammed, would not unlock, lock would not engage
+    USER_LOCKED_OUT = "session.locked_out"
+    LOCKOUT_CLEARED = "session.lockout_cleared"
+    DISCREPANCY_ESCALATED = "discrepancy.escalated"
+    DISCREPANCY_REVIEWED = "discrepancy.reviewed"
+    OVERRIDE_REVIEWED = "dose.override_reviewed"
+    WASTE_PENDING = "dose.waste_pending"  # deferred to the pending-waste list, or its witness step was cancelled
+    WASTE_OVERDUE = "dose.waste_overdue"  # not recorded by the end of the shift: escalated to pharmacy
+    STOCK_SHORT_DATED = "stock.short_dated"  # a lot stocked close to its expiry (a warning, not a refusal)
 
     @property
     def moves_stock(self) -> bool:

@@ -15,9 +15,14 @@ from transitions.extensions.diagrams import GraphMachine
 from controller.fsm.base import MachineSpec
 from controller.fsm.compartment import SPEC as COMPARTMENT
 from controller.fsm.session import SPEC as SESSION
+from controller.fsm.workflows.count import SPEC as COUNT
+from controller.fsm.workflows.discrepancy import SPEC as DISCREPANCY
 from controller.fsm.workflows.pull import SPEC as PULL
+from controller.fsm.workflows.restock import SPEC as RESTOCK
+from controller.fsm.workflows.returns import SPEC as RETURN
+from controller.fsm.workflows.waste import SPEC as WASTE
 
-SPECS: tuple[MachineSpec, ...] = (SESSION, COMPARTMENT, PULL)
+SPECS: tuple[MachineSpec, ...] = (SESSION, COMPARTMENT, PULL, WASTE, DISCREPANCY, RETURN, RESTOCK, COUNT)
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "docs" / "diagrams"
 
 

@@ -7,6 +7,7 @@ the expected specific codes below are written out by hand.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from enum import Enum
 
 import pytest
@@ -17,9 +18,14 @@ from controller.fsm.base import MachinePool, Workflow
 from controller.fsm.compartment import Compartments, CompartmentState
 from controller.fsm.session import Sessions, SessionState
 from controller.fsm.settings import FsmSettings
+from controller.fsm.workflows.count import CountKind, CountLine, Counts, CountState
+from controller.fsm.workflows.discrepancy import Discrepancies, DiscrepancyState
 from controller.fsm.workflows.pull import Pulls, PullState
+from controller.fsm.workflows.restock import PickLine, RestockKind, Restocks, RestockState
+from controller.fsm.workflows.returns import ReturnItem, Returns, ReturnState
+from controller.fsm.workflows.waste import RemovedDose, Wastes, WasteState
 
-from .helpers import NURSE, T0
+from .helpers import CEFAZOLIN, MORPHINE, NURSE, T0, TECH
 
 Factory = Callable[[Enum], Workflow]
 
@@ -45,10 +51,52 @@ def _pull(state: Enum) -> Workflow:
     return p
 
 
+def _waste(state: Enum) -> Workflow:
+    pool = Wastes()
+    dose = RemovedDose(MORPHINE, Decimal(4), "mg", "P-1")
+    w = pool.start("W1", actor_id=NURSE.id, dose=dose, now=T0)
+    pool.machine.set_state(state, w)
+    return w
+
+
+def _discrepancy(state: Enum) -> Workflow:
+    pool = Discrepancies()
+    x = pool.open("X1", raised_at=T0, pocket_id="P-1", item_id="morphine", controlled=True, expected=2, counted=1,
+                  raised_by=NURSE.id)  # fmt: skip
+    pool.machine.set_state(state, x)
+    return x
+
+
+def _return(state: Enum) -> Workflow:
+    pool = Returns()
+    r = pool.start("R1", actor=NURSE, item=ReturnItem(CEFAZOLIN, 1, "P-1", "BIN-1", sealed=True))
+    pool.machine.set_state(state, r)
+    return r
+
+
+def _restock(state: Enum) -> Workflow:
+    pool = Restocks()
+    r = pool.start("RS1", actor=TECH, line=PickLine(RestockKind.RESTOCK, CEFAZOLIN, "P-1", "D1-P1", 0, 5))
+    pool.machine.set_state(state, r)
+    return r
+
+
+def _count(state: Enum) -> Workflow:
+    pool = Counts()
+    c = pool.start("C1", actor=TECH, kind=CountKind.CYCLE, lines=(CountLine("P-1", "morphine", 2),))
+    pool.machine.set_state(state, c)
+    return c
+
+
 MACHINES: dict[str, tuple[Factory, type[Enum]]] = {
     "session": (_session, SessionState),
     "compartment": (_compartment, CompartmentState),
     "pull": (_pull, PullState),
+    "waste": (_waste, WasteState),
+    "discrepancy": (_discrepancy, DiscrepancyState),
+    "return": (_return, ReturnState),
+    "restock": (_restock, RestockState),
+    "count": (_count, CountState),
 }
 
 # Refusals that name a more specific rule than "not allowed in this state".
@@ -67,6 +115,9 @@ SPECIFIC = {
     ("pull", PullState.OPEN, "cancel"): "workflow.cancel_after_open",
     ("pull", PullState.TAKEN, "cancel"): "workflow.cancel_after_open",
     ("pull", PullState.CLOSED_UNACCOUNTED, "cancel"): "workflow.cancel_after_open",
+    ("discrepancy", DiscrepancyState.OPEN, "review"): "workflow.not_resolved",
+    ("discrepancy", DiscrepancyState.ESCALATED, "review"): "workflow.not_resolved",
+    ("return", ReturnState.DONE, "cancel"): "workflow.cancel_after_open",
 }
 
 

@@ -1,0 +1,193 @@
+"""Counts: a cycle count or a shift-change count of a list of (controlled) pockets, always blind.
+
+Responsible for: who may count (a cycle count needs ``RESTOCK``; a shift-change count is done by the clinicians
+who hold ``REMOVE``; schedule II pockets need ``ACCESS_SCHEDULE_II``); the blind entry of each pocket's count (the
+expected number never appears in ``view()``), each pocket once, in any order; a ``COUNT_ENTERED`` outcome per
+pocket and a ``DISCREPANCY_RAISED`` outcome for each mismatch; done when every pocket is counted. Stopping
+early keeps what was counted (each count is already its own entry); the rest is listed on the stop entry.
+
+Not responsible for: choosing the pockets (the engine lists the controlled ones, or a cycle-count schedule),
+opening the drawers, resolving the discrepancies (``discrepancy.py``), or writing anything.
+
+Events (all take ``now``): ``begin``, ``count_entered(pocket_id, count)``, ``stop``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum, StrEnum
+from typing import Any
+
+from transitions import EventData
+
+from controller.domain.users import Privilege, User
+from controller.fsm.base import Decision, MachinePool, MachineSpec, OutcomeKind, Workflow, arg, now_of
+
+
+class CountState(Enum):
+    STARTED = "started"
+    COUNTING = "counting"
+    DONE = "done"
+    STOPPED = "stopped"  # ended before every pocket was counted
+
+
+class CountKind(StrEnum):
+    CYCLE = "cycle_count"
+    SHIFT_CHANGE = "shift_change_count"
+
+
+_PRIVILEGE = {CountKind.CYCLE: Privilege.RESTOCK, CountKind.SHIFT_CHANGE: Privilege.REMOVE}
+
+
+@dataclass(frozen=True, slots=True)
+class CountLine:
+    pocket_id: str
+    item_id: str | None
+    expected: int  # never shown
+    controlled: bool = True
+    schedule_ii: bool = False
+
+
+C = CountState
+
+TRANSITIONS: tuple[dict[str, Any], ...] = (
+    {"trigger": "begin", "source": C.STARTED, "dest": C.COUNTING, "conditions": "guard_privilege"},
+    {"trigger": "count_entered", "source": C.COUNTING, "dest": C.DONE,
+     "conditions": ["guard_line", "guard_count", "is_last"], "after": "on_count"},
+    {"trigger": "count_entered", "source": C.COUNTING, "dest": None, "conditions": ["guard_line", "guard_count"],
+     "after": "on_count"},
+    {"trigger": "stop", "source": [C.STARTED, C.COUNTING], "dest": C.STOPPED, "after": "on_stop"},
+)  # fmt: skip
+
+SPEC = MachineSpec(name="count", states=CountState, initial=C.STARTED, transitions=TRANSITIONS)
+
+
+class Count(Workflow):
+    spec = SPEC
+
+    def __init__(self, count_id: str, *, actor: User, kind: CountKind, lines: tuple[CountLine, ...]) -> None:
+        super().__init__()
+        if not lines:
+            raise ValueError("a count needs at least one pocket")
+        if len({line.pocket_id for line in lines}) != len(lines):
+            raise ValueError("a pocket appears twice on the count")
+        self.id = count_id
+        self.actor = actor
+        self.kind = kind
+        self.lines = {line.pocket_id: line for line in lines}
+        self.counted: dict[str, int] = {}
+
+    # --- typed entry points -------------------------------------------------------------------------------------
+
+    def begin(self, *, now: datetime) -> Decision:
+        return self.fire("begin", now=now)
+
+    def count_entered(self, *, now: datetime, pocket_id: str, count: int) -> Decision:
+        return self.fire("count_entered", now=now, pocket_id=pocket_id, count=count)
+
+    def stop(self, *, now: datetime) -> Decision:
+        return self.fire("stop", now=now)
+
+    @property
+    def remaining(self) -> list[str]:
+        return [p for p in self.lines if p not in self.counted]
+
+    @property
+    def mismatches(self) -> list[str]:
+        return [p for p, n in self.counted.items() if n != self.lines[p].expected]
+
+    def view(self) -> dict[str, Any]:
+        """Blind: which pockets are left, never what they should hold."""
+        return {
+            "count_id": self.id,
+            "kind": self.kind.value,
+            "state": self.state.value,
+            "remaining": self.remaining,
+            "counted": sorted(self.counted),
+        }
+
+    # --- guards -------------------------------------------------------------------------------------------------
+
+    def guard_privilege(self, event: EventData) -> bool:
+        actor = self.actor
+        if not actor.is_usable_at(now_of(event)):
+            code = "auth.user_inactive" if not actor.active else "auth.user_expired"
+            return self.refuse(code, f"user {actor.id}: account expired or deactivated", user=actor.id)
+        needed = [_PRIVILEGE[self.kind]]
+        if any(line.schedule_ii for line in self.lines.values()):
+            needed.append(Privilege.ACCESS_SCHEDULE_II)
+        for privilege in needed:
+            if not actor.has(privilege):
+                return self.refuse(
+                    "policy.privilege_missing",
+                    f"user {actor.id} does not hold the {privilege.value} privilege",
+                    user=actor.id,
+                    privilege=privilege.value,
+                )
+        return True
+
+    def guard_line(self, event: EventData) -> bool:
+        pocket_id = arg(event, "pocket_id")
+        if pocket_id not in self.lines or pocket_id in self.counted:
+            return self.refuse(
+                "workflow.count_line_unknown",
+                f"pocket {pocket_id} is not on this count or was already counted",
+                pocket=str(pocket_id),
+            )
+        return True
+
+    def guard_count(self, event: EventData) -> bool:
+        count = arg(event, "count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            return self.refuse("workflow.invalid_quantity", f"a count is a whole number of zero or more: {count!r}")
+        return True
+
+    def is_last(self, event: EventData) -> bool:
+        return self.remaining == [arg(event, "pocket_id")]
+
+    # --- callbacks ----------------------------------------------------------------------------------------------
+
+    def on_count(self, event: EventData) -> None:
+        now = now_of(event)
+        pocket_id: str = arg(event, "pocket_id")
+        count: int = arg(event, "count")
+        line = self.lines[pocket_id]
+        self.counted[pocket_id] = count
+        fields: dict[str, Any] = {
+            "actor_id": self.actor.id,
+            "item_id": line.item_id,
+            "pocket_id": pocket_id,
+            "quantity_expected": line.expected,
+            "quantity_actual": count,
+        }
+        details = {"count_id": self.id, "kind": self.kind.value, "controlled": line.controlled}
+        self.emit(OutcomeKind.COUNT_ENTERED, now, **fields, reason_code=self.kind.value, details=details)
+        if count != line.expected:
+            self.emit(OutcomeKind.DISCREPANCY_RAISED, now, **fields, reason_code=f"{self.kind.value}_mismatch",
+                      details=details)  # fmt: skip
+
+    def on_stop(self, event: EventData) -> None:
+        if not self.remaining:
+            return
+        self.emit(
+            OutcomeKind.COUNT_ENTERED,
+            now_of(event),
+            actor_id=self.actor.id,
+            reason_code="count_stopped",
+            details={"count_id": self.id, "kind": self.kind.value, "not_counted": self.remaining},
+        )
+
+
+class Counts(MachinePool):
+    def __init__(self) -> None:
+        super().__init__(SPEC)
+        self.by_id: dict[str, Count] = {}
+
+    def start(self, count_id: str, *, actor: User, kind: CountKind, lines: tuple[CountLine, ...]) -> Count:
+        if count_id in self.by_id:
+            raise ValueError(f"count {count_id} already exists")
+        count = Count(count_id, actor=actor, kind=kind, lines=lines)
+        self.attach(count)
+        self.by_id[count_id] = count
+        return count

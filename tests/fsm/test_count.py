@@ -1,0 +1,88 @@
+"""Count rules: blind cycle and shift-change counts, who may count, each pocket once, a discrepancy per mismatch."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.domain.transactions import EventType
+from controller.domain.users import Role
+from controller.fsm.base import OutcomeKind
+from controller.fsm.workflows.count import Count, CountKind, CountLine, Counts, CountState
+
+from .helpers import NURSE, TECH, at, ok, refused, user
+
+C = CountState
+LINES = (CountLine("P-1", "morphine", 10, schedule_ii=True), CountLine("P-2", "lorazepam", 4))
+
+
+def begun(kind: CountKind = CountKind.CYCLE, actor: object = TECH) -> Count:
+    c = Counts().start("C1", actor=actor, kind=kind, lines=LINES)  # type: ignore[arg-type]
+    ok(c.begin(now=at(0)))
+    return c
+
+
+def test_cycle_count_end_to_end_blind() -> None:
+    c = begun()
+    assert "10" not in str(c.view()) and c.view()["remaining"] == ["P-1", "P-2"]
+    d = ok(c.count_entered(now=at(1), pocket_id="P-2", count=4))
+    assert d.state is C.COUNTING and d.kinds() == (OutcomeKind.COUNT_ENTERED,)
+    assert d.outcomes[0].to_record().event_type is EventType.COUNT_ENTERED
+    d = ok(c.count_entered(now=at(2), pocket_id="P-1", count=9))
+    assert d.state is C.DONE and d.kinds() == (OutcomeKind.COUNT_ENTERED, OutcomeKind.DISCREPANCY_RAISED)
+    raised = d.outcomes[1]
+    assert (raised.pocket_id, raised.quantity_expected, raised.quantity_actual, raised.actor_id) == (
+        "P-1", 10, 9, "TECH1",
+    )  # fmt: skip
+    assert raised.reason_code == "cycle_count_mismatch" and c.mismatches == ["P-1"]
+
+
+def test_shift_change_count_by_a_nurse() -> None:
+    c = begun(CountKind.SHIFT_CHANGE, NURSE)
+    d = ok(c.count_entered(now=at(1), pocket_id="P-1", count=10))
+    assert d.outcomes[0].reason_code == "shift_change_count"
+
+
+@pytest.mark.parametrize(
+    ("kind", "actor", "code"),
+    [
+        (CountKind.CYCLE, NURSE, "policy.privilege_missing"),
+        (CountKind.SHIFT_CHANGE, TECH, "policy.privilege_missing"),
+        (CountKind.CYCLE, user("T9", Role.TECHNICIAN, revoked_privileges=frozenset({"access_schedule_ii"})),
+         "policy.privilege_missing"),
+        (CountKind.CYCLE, user("T8", Role.TECHNICIAN, active=False), "auth.user_inactive"),
+    ],
+)  # fmt: skip
+def test_who_may_count(kind: CountKind, actor: object, code: str) -> None:
+    c = Counts().start("C1", actor=actor, kind=kind, lines=LINES)  # type: ignore[arg-type]
+    refused(c.begin(now=at(0)), code)
+
+
+@pytest.mark.parametrize(("pocket", "count", "code"), [
+    ("P-9", 1, "workflow.count_line_unknown"),
+    ("P-1", -1, "workflow.invalid_quantity"),
+    ("P-1", True, "workflow.invalid_quantity"),
+    ("P-1", 1.5, "workflow.invalid_quantity"),
+])  # fmt: skip
+def test_entry_guards(pocket: str, count: object, code: str) -> None:
+    refused(begun().count_entered(now=at(1), pocket_id=pocket, count=count), code)  # type: ignore[arg-type]
+
+
+def test_each_pocket_is_counted_once() -> None:
+    c = begun()
+    ok(c.count_entered(now=at(1), pocket_id="P-1", count=10))
+    refused(c.count_entered(now=at(2), pocket_id="P-1", count=9), "workflow.count_line_unknown")
+
+
+def test_stopping_early_lists_what_was_not_counted() -> None:
+    c = begun()
+    ok(c.count_entered(now=at(1), pocket_id="P-1", count=10))
+    d = ok(c.stop(now=at(2)))
+    assert d.state is C.STOPPED and d.outcomes[0].details["not_counted"] == ["P-2"]
+    refused(c.count_entered(now=at(3), pocket_id="P-2", count=4), "fsm.event_not_allowed")
+
+
+def test_a_count_needs_distinct_pockets() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        Counts().start("C1", actor=TECH, kind=CountKind.CYCLE, lines=())
+    with pytest.raises(ValueError, match="twice"):
+        Counts().start("C2", actor=TECH, kind=CountKind.CYCLE, lines=(LINES[0], LINES[0]))
