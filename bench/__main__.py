@@ -11,7 +11,7 @@ import argparse
 
 from rich.console import Console
 
-from bench import io_board, ledger, pill_counter
+from bench import io_board, ledger, pill_counter, pull
 
 
 def main() -> None:
@@ -19,10 +19,13 @@ def main() -> None:
     parser.add_argument("--appends", type=int, default=2_000, help="ledger appends to time (one transaction each)")
     parser.add_argument("--chain", type=int, default=200_000, help="entries in the chain to verify")
     parser.add_argument(
-        "--only", choices=("ledger", "io_board", "pill_counter"), action="append", help="run only these (repeatable)"
+        "--only",
+        choices=("ledger", "io_board", "pill_counter", "pull"),
+        action="append",
+        help="run only these (repeatable)",
     )
     args = parser.parse_args()
-    chosen = set(args.only or ("ledger", "io_board", "pill_counter"))
+    chosen = set(args.only or ("ledger", "io_board", "pill_counter", "pull"))
     console = Console(width=100)
     if "ledger" in chosen:
         console.print(ledger.table(ledger.run(args.appends, args.chain, console)))
@@ -30,6 +33,8 @@ def main() -> None:
         console.print(io_board.run(console))
     if "pill_counter" in chosen:
         console.print(pill_counter.run(console))
+    if "pull" in chosen:
+        console.print(pull.run(console))
 
 
 if __name__ == "__main__":

@@ -23,9 +23,10 @@ class Settings(BaseSettings):
     )
     cabinet_id: str = Field(default="CAB-4W", description="the cabinet this controller runs")
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
-    argon2_time_cost: int = Field(default=3, ge=1)
-    argon2_memory_kib: int = Field(default=65536, ge=8)
-    argon2_parallelism: int = Field(default=4, ge=1)
+    # OWASP's argon2id recommendation; see controller.domain.credentials.HashCost for why.
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_memory_kib: int = Field(default=19456, ge=8)
+    argon2_parallelism: int = Field(default=1, ge=1)
     # Devices, chosen by endpoint URL only (``adc sim`` prints simulator URLs in this form):
     io_board: str | None = Field(
         default=None, description="tcp://HOST:PORT?unit=1 or rtu:///dev/ttyUSB0?unit=1&baud=115200"

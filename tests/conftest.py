@@ -10,10 +10,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings as hypothesis_settings
 
 from controller.domain.clock import FixedClock
 from controller.store import schema
 from controller.store.database import Database
+
+# CI runs the same examples every time (a red build is reproducible); developers explore new ones locally.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_EXTERNAL = PROJECT_ROOT.parent / "shared" / "external"

@@ -229,3 +229,76 @@ class LedgerHeadRow(Base):
     cabinet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- engine state that must survive a restart (migration 0002) ----------------------------------------------------
+
+
+class UserLockoutRow(Base):
+    """Failed login attempts of one user since their last success, and the lockout they led to. Written only in
+    the same transaction as the ledger entry of the attempt that changed it."""
+
+    __tablename__ = "user_lockouts"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class DiscrepancyRow(Base):
+    """An open (or resolved) count discrepancy on one pocket; ``ledger_seq`` is the entry that raised it."""
+
+    __tablename__ = "discrepancies"
+    __table_args__ = (Index("ix_discrepancies_open", "cabinet_id", "status", "pocket_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cabinet_id: Mapped[str] = mapped_column(String(64))
+    pocket_id: Mapped[str] = mapped_column(ForeignKey("pockets.id"))
+    item_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expected: Mapped[int] = mapped_column(Integer)
+    counted: Mapped[int] = mapped_column(Integer)
+    raised_by: Mapped[str] = mapped_column(String(64))
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20))
+    ledger_seq: Mapped[int] = mapped_column(BigInteger)
+    controlled: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PendingWasteRow(Base):
+    """A removed dose whose waste is still owed by ``user_id`` (due by ``due_at``, end of shift)."""
+
+    __tablename__ = "pending_wastes"
+    __table_args__ = (Index("ix_pending_wastes_user", "cabinet_id", "user_id", "status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cabinet_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    order_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    item_id: Mapped[str] = mapped_column(String(64))
+    pocket_id: Mapped[str] = mapped_column(String(64))
+    lot_number: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    amount: Mapped[str] = mapped_column(String(40))  # a decimal as text, in ``unit``
+    unit: Mapped[str] = mapped_column(String(40))
+    removed_seq: Mapped[int] = mapped_column(BigInteger)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20))
+
+
+class OverrideReviewRow(Base):
+    """The pharmacist review queue: one row per override removal, pointing at its ``dose.override`` entry."""
+
+    __tablename__ = "override_reviews"
+    __table_args__ = (UniqueConstraint("cabinet_id", "ledger_seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cabinet_id: Mapped[str] = mapped_column(String(64))
+    ledger_seq: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    item_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20))
+    reviewer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -8,7 +8,7 @@ from importlib import resources
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from firmware_protocols.pill_counter import codec
@@ -159,6 +159,8 @@ def noisy_streams(draw: st.DrawFn) -> tuple[bytes, list[Frame], bool, list[int]]
         if draw(st.booleans()):
             cut = draw(st.integers(1, len(wire) - 1))
             inside = draw(st.binary(min_size=1, max_size=10))
+            # Garbage ending in STX right after the frame's own STX just re-creates the intact frame behind it.
+            assume(not (cut == 1 and inside.endswith(bytes((codec.STX,)))))
             stream += wire[:cut] + inside + wire[cut:]
             dirty = True
         else:

@@ -30,6 +30,10 @@ TABLES = {
     "orders",
     "ledger_entries",
     "ledger_heads",
+    "user_lockouts",
+    "discrepancies",
+    "pending_wastes",
+    "override_reviews",
 }
 
 

@@ -1,0 +1,636 @@
+"""The engine of one cabinet: runs commands, does the I/O, and records what happened.
+
+Responsible for: turning a command into events for the state machines (session, compartments, pulls); checking
+credentials with argon2 off the event loop; driving the I/O board under ``asyncio.timeout`` and reporting back
+``unlock_confirmed`` / ``unlock_failed``; turning sensor snapshots into ``opened`` / ``closed`` / ``latched``; and
+writing every outcome as one ledger entry, in the same transaction as the stock change (FEFO across lots), the
+discrepancy, the override review row or the lockout it goes with. After a restart ``restore()`` rebuilds the
+compartments from the sensors.
+
+Not responsible for: any rule (the machines decide; a refusal comes back as a ``CommandResult`` with the code of
+the rule), choosing concrete parts (``controller.bootstrap.engine``), or the sensor poll loop (a caller feeds
+``handle_snapshot`` from a ``BoardPoller`` or calls ``poll()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session as DbSession
+
+from controller.domain.clock import Clock
+from controller.domain.credentials import CredentialHasher
+from controller.domain.policies import Policy, discrepancy_deadline
+from controller.domain.topology import DrawerKind
+from controller.engine.addressing import BoardAddress, board_address
+from controller.engine.commands import (
+    AccountFor,
+    CancelPull,
+    Command,
+    CommandResult,
+    EnterCount,
+    Login,
+    Logout,
+    SelectItem,
+    StartPull,
+    Take,
+    Tick,
+)
+from controller.errors import (
+    CommunicationError,
+    ControllerError,
+    DeviceFaultError,
+    SafetyError,
+    StorageError,
+    VerificationError,
+)
+from controller.fsm.base import Decision, Outcome, OutcomeKind
+from controller.fsm.compartment import (
+    Compartment,
+    Compartments,
+    CompartmentState,
+    SensorReading,
+    UnlockFailure,
+    UnlockGrant,
+)
+from controller.fsm.session import Credentials, Factor, Lockout, Session, Sessions
+from controller.fsm.settings import FsmSettings
+from controller.fsm.workflows.pull import Pull, PullItem, Pulls, PullState
+from controller.hardware.io_board.interface import BoardSnapshot, Colour, IoBoard
+from controller.store import engine_state as state
+from controller.store import repositories as repo
+from controller.store.database import Database
+from controller.store.inventory import InventoryStore, StockChange
+from controller.store.ledger import Ledger, SealedEntry
+
+C = CompartmentState
+T = TypeVar("T")
+_EXPECTED = (SafetyError, VerificationError, DeviceFaultError, CommunicationError, StorageError)
+
+
+class CabinetEngine:
+    """One cabinet's session, compartments and pulls, over one I/O board and one store. One event loop."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        ledger: Ledger,
+        board: IoBoard,
+        clock: Clock,
+        policy: Policy,
+        settings: FsmSettings,
+        hasher: CredentialHasher,
+        hold_s: float = 30.0,
+        io_timeout_s: float = 2.0,
+    ) -> None:
+        self.db = db
+        self.ledger = ledger
+        self.inventory = InventoryStore(ledger)
+        self.board = board
+        self.clock = clock
+        self.policy = policy
+        self.settings = settings
+        self.hasher = hasher
+        self.hold_s = hold_s
+        self.io_timeout_s = io_timeout_s
+        self.cabinet_id = ledger.cabinet_id
+        self._lock = asyncio.Lock()
+        self._dummy_hash: str | None = None
+        with db.read() as session:
+            lockouts = {
+                user_id: Lockout(s.failures, s.locked_at, s.until)
+                for user_id, s in state.load_lockouts(session).items()
+            }
+            self.profiled = state.cabinet_is_profiled(session, self.cabinet_id)
+            drawers = state.cabinet_drawers(session, self.cabinet_id)
+            slots = state.cabinet_slots(session, self.cabinet_id)
+        self.session: Session = Sessions().new(self.cabinet_id, settings=settings, lockouts=lockouts)
+        self.compartments = Compartments(settings)
+        self.pulls = Pulls(policy, settings)
+        self.pull: Pull | None = None
+        self.address: dict[str, BoardAddress] = {}
+        self.drawer_compartment: dict[int, str] = {}  # board drawer number -> compartment id
+        self.lid_compartment: dict[tuple[int, int], str] = {}  # (drawer, pocket) -> compartment id
+        self.unlock_chain: dict[str, tuple[str, ...]] = {}  # pocket id -> compartments to unlock, outermost first
+        for drawer_id, _kind, position in drawers:
+            self.compartments.add(drawer_id)
+            self.address[drawer_id] = board_address(DrawerKind(_kind), position, None)
+            self.drawer_compartment[position] = drawer_id
+        for slot in slots:
+            address = board_address(DrawerKind(slot.drawer_kind), slot.drawer_position, slot.position)
+            if address.is_lid:
+                assert address.pocket is not None
+                self.compartments.add(slot.pocket_id, pocket_id=slot.pocket_id)
+                self.address[slot.pocket_id] = address
+                self.lid_compartment[address.drawer, address.pocket] = slot.pocket_id
+                self.unlock_chain[slot.pocket_id] = (slot.drawer_id, slot.pocket_id)
+            else:
+                self.unlock_chain[slot.pocket_id] = (slot.drawer_id,)
+        self.slots = {slot.pocket_id: slot for slot in slots}
+
+    # --- entry points -----------------------------------------------------------------------------------------
+
+    async def execute(self, command: Command) -> CommandResult:
+        """Run one command. Expected refusals come back as results; anything raised is a bug."""
+        async with self._lock:
+            try:
+                return await self._dispatch(command)
+            except _EXPECTED as error:
+                return CommandResult.from_error(error)
+
+    async def restore(self) -> CommandResult:
+        """After a (re)start: read the board and rebuild every compartment from its sensors. A compartment found
+        open is breached and blocks new unlocks until it is closed and accounted for."""
+        async with self._lock:
+            try:
+                snapshot = await self._io(self.board.snapshot())
+            except _EXPECTED as error:
+                return CommandResult.from_error(error)
+            now = self.clock.now()
+            outcomes: list[Outcome] = []
+            for compartment in self.compartments.by_id.values():
+                if compartment.state is not C.UNKNOWN:
+                    continue
+                door_open, latched = self._reading(snapshot, compartment.id)
+                decision = compartment.restore(now=now, sensors=SensorReading(door_open=door_open, latched=latched))
+                outcomes.extend(decision.outcomes)
+            self._commit(outcomes)
+            return CommandResult.success(
+                found_open=self.compartments.unaccounted(),
+                states={c.id: c.state.value for c in self.compartments.by_id.values()},
+            )
+
+    async def poll(self) -> CommandResult:
+        """Read one snapshot and act on it (tests and the benchmark; a running cabinet uses a ``BoardPoller``)."""
+        try:
+            snapshot = await self._io(self.board.snapshot())
+        except _EXPECTED as error:
+            return CommandResult.from_error(error)
+        return await self.handle_snapshot(snapshot)
+
+    async def handle_snapshot(self, snapshot: BoardSnapshot) -> CommandResult:
+        """Diff the sensors against the compartments and fire opened / closed / latched; record the outcomes."""
+        async with self._lock:
+            try:
+                return self._apply_snapshot(snapshot)
+            except _EXPECTED as error:
+                return CommandResult.from_error(error)
+
+    # --- dispatch ---------------------------------------------------------------------------------------------
+
+    async def _dispatch(self, command: Command) -> CommandResult:
+        if isinstance(command, Login):
+            return await self._login(command)
+        if isinstance(command, Tick):
+            return self._tick()
+        if not self.session.is_active:
+            return CommandResult.refuse("session.not_active", "nobody is logged in at this cabinet")
+        self.session.activity(now=self.clock.now())
+        if isinstance(command, Logout):
+            return self._logout()
+        if isinstance(command, StartPull):
+            return self._start_pull(command)
+        if isinstance(command, AccountFor):
+            return await self._account_for(command)
+        pull = self.pull
+        if pull is None or pull.is_finished:
+            return CommandResult.refuse("engine.no_workflow", "no pull is in progress; start one first")
+        if isinstance(command, SelectItem):
+            return await self._select_item(pull, command)
+        if isinstance(command, EnterCount):
+            decision = pull.count_entered(now=self.clock.now(), count=command.count)
+            return await self._after_step(pull, decision)
+        if isinstance(command, Take):
+            return self._take(pull, command)
+        if isinstance(command, CancelPull):
+            decision = pull.cancel(now=self.clock.now())
+            return self._result(decision, self._commit(decision.outcomes), pull)
+        raise TypeError(f"unknown command {command!r}")
+
+    # --- session ----------------------------------------------------------------------------------------------
+
+    async def _login(self, command: Login) -> CommandResult:
+        now = self.clock.now()
+        if self.session.is_active or self.session.lockout_of(command.user_id).is_locked(now):
+            # The machine refuses without looking at the secrets: no argon2 time spent on a refusal.
+            decision = self.session.login(now=now, credentials=Credentials(command.user_id, None))
+            return self._session_result(decision, command.user_id)
+        with self.db.read() as session:
+            secrets = state.user_secrets(session, command.user_id)
+            found = repo.get_user(session, command.user_id)
+        user = found[0] if found is not None else None
+        verified: set[Factor] = set()
+        failed: set[Factor] = set()
+        for factor, presented in ((Factor.PIN, command.pin), (Factor.BADGE, command.badge)):
+            if presented is None:
+                continue
+            stored = None
+            if secrets is not None:
+                stored = secrets[0] if factor is Factor.PIN else secrets[1]
+            ok = await self._verify(stored, presented)
+            (verified if ok else failed).add(factor)
+        credentials = Credentials(command.user_id, user, frozenset(verified), frozenset(failed))
+        decision = self.session.login(now=self.clock.now(), credentials=credentials)
+        return self._session_result(decision, command.user_id)
+
+    async def _verify(self, stored: str | None, presented: str) -> bool:
+        """argon2 in a worker thread: a login never stalls the loop (sensor polling, the watchdog heartbeat).
+        An unknown user or a missing badge still costs one verification, so timing does not reveal which."""
+        if stored is None:
+            if self._dummy_hash is None:
+                self._dummy_hash = await asyncio.to_thread(self.hasher.hash_secret, uuid.uuid4().hex)
+            await asyncio.to_thread(self.hasher.verify, self._dummy_hash, presented)
+            return False
+        return await asyncio.to_thread(self.hasher.verify, stored, presented)
+
+    def _session_result(self, decision: Decision, user_id: str) -> CommandResult:
+        lockout = self.session.lockouts.get(user_id)
+        saved = None if lockout is None else state.LockoutState(lockout.failures, lockout.locked_at, lockout.until)
+        self._commit(decision.outcomes, lockout=(user_id, saved))
+        if decision.refused:
+            assert decision.refusal is not None
+            return CommandResult.refused(decision.refusal, failures=lockout.failures if lockout else 0)
+        return CommandResult.success(user_id=user_id, session_id=self.session.session_id)
+
+    def _logout(self) -> CommandResult:
+        decision = self.session.logout(now=self.clock.now())
+        self._commit(decision.outcomes)
+        return self._result(decision, [], None)
+
+    def _tick(self) -> CommandResult:
+        now = self.clock.now()
+        outcomes: list[Outcome] = list(self.session.tick(now=now).outcomes)
+        for compartment in self.compartments.by_id.values():
+            outcomes.extend(compartment.tick(now=now).outcomes)
+        self._commit(outcomes)
+        return CommandResult.success(session=self.session.state.value, recorded=len(outcomes))
+
+    # --- pull -------------------------------------------------------------------------------------------------
+
+    def _start_pull(self, command: StartPull) -> CommandResult:
+        with self.db.read() as session:
+            known = state.patient_exists(session, command.patient_id)
+        if not known:
+            return CommandResult.refuse(
+                "engine.unknown_patient", f"no patient {command.patient_id}", patient=command.patient_id
+            )
+        user = self.session.user
+        assert user is not None
+        pull = self.pulls.start(f"PULL-{uuid.uuid4().hex[:12]}", actor=user, session_id=self.session.session_id)
+        decision = pull.select_patient(now=self.clock.now(), patient_id=command.patient_id)
+        if decision.refused:
+            self.pulls.detach(pull)
+            del self.pulls.by_id[pull.id]
+            return self._result(decision, [], None)
+        self.pull = pull
+        return self._result(decision, [], pull)
+
+    async def _select_item(self, pull: Pull, command: SelectItem) -> CommandResult:
+        with self.db.read() as session:
+            order = None
+            item_id = command.item_id
+            if command.order_id is not None:
+                order = state.get_order(session, command.order_id)
+                if order is None:
+                    return CommandResult.refuse(
+                        "engine.unknown_order", f"no order {command.order_id}", order=command.order_id
+                    )
+                item_id = order.item_id
+            if item_id is None:
+                return CommandResult.refuse("engine.item_not_stocked", "choose an order or an item")
+            medication = state.get_medication(session, item_id)
+            pockets = [
+                s
+                for s in self.slots.values()
+                if s.item_id == item_id and (command.pocket_id is None or s.pocket_id == command.pocket_id)
+            ]
+            if medication is None or not pockets:
+                return CommandResult.refuse("engine.item_not_stocked", f"this cabinet holds no {item_id}", item=item_id)
+            today = self.clock.now().date()
+            stocked = [s for s in pockets if state.usable_lots(session, s.pocket_id, today)]
+            slot = (stocked or pockets)[0]
+            on_hand = state.pocket_on_hand(session, slot.pocket_id)
+            blocked = medication.is_controlled and bool(
+                state.open_discrepancies(session, self.cabinet_id, pocket_id=slot.pocket_id, raised_by=pull.actor.id)
+            )
+        item = PullItem(
+            medication=medication,
+            pocket_id=slot.pocket_id,
+            compartment_id=self.unlock_chain[slot.pocket_id][-1],
+            expected_on_hand=on_hand,
+            profiled_area=self.profiled,
+            order=order,
+            override_reason=command.override_reason,
+            open_cs_discrepancy=blocked,
+        )
+        decision = pull.select_item(now=self.clock.now(), item=item)
+        return await self._after_step(pull, decision)
+
+    async def _after_step(self, pull: Pull, decision: Decision) -> CommandResult:
+        sealed = self._commit(decision.outcomes)
+        if decision.accepted and pull.state is PullState.READY:
+            return await self._unlock(pull, sealed)
+        return self._result(decision, sealed, pull)
+
+    def _take(self, pull: Pull, command: Take) -> CommandResult:
+        now = self.clock.now()
+        item = pull.item
+        lot_number = None
+        if item is not None and isinstance(command.quantity, int) and command.quantity > 0:
+            # Validate before anything moves: the non-expired lots must hold what is being taken.
+            with self.db.read() as session:
+                lots = state.usable_lots(session, item.pocket_id, now.date())
+            plan = state.fefo_split(lots, command.quantity)
+            if plan is None:
+                available = sum(lot.quantity for lot in lots)
+                return CommandResult.refuse(
+                    "inventory.negative_quantity",
+                    f"pocket {item.pocket_id} holds {available} usable; cannot take {command.quantity}",
+                    pocket=item.pocket_id,
+                    on_hand=available,
+                    change=-command.quantity,
+                )
+            lot_number = plan[0][0].lot_number
+        decision = pull.take(now=now, quantity=command.quantity, lot_number=lot_number)
+        return self._result(decision, self._commit_step(decision.outcomes), pull)
+
+    async def _unlock(self, pull: Pull, sealed: list[SealedEntry]) -> CommandResult:
+        assert pull.item is not None
+        chain = [self.compartments[cid] for cid in self.unlock_chain[pull.item.pocket_id]]
+        pending = self.compartments.unaccounted()
+        if pending and self.settings.block_unlocks_while_unaccounted:
+            return CommandResult.refuse(
+                "compartment.unaccounted",
+                f"close and account for {', '.join(pending)} before anything else is opened",
+                compartments=pending,
+                pull_id=pull.id,
+            )
+        for compartment in chain:
+            if compartment.state is not C.LOCKED:
+                return CommandResult.refuse(
+                    "fsm.event_not_allowed",
+                    f"{compartment.id} is {compartment.state.value}; it cannot be unlocked now",
+                    compartment=compartment.id,
+                    pull_id=pull.id,
+                )
+        now = self.clock.now()
+        decision = pull.unlock_requested(now=now, session=self.session)
+        if decision.refused:
+            return self._result(decision, sealed, pull)
+        for compartment in chain:
+            grant = UnlockGrant(self.session.session_id, pull.actor.id, compartment.id, "pull", pull.id)
+            requested = compartment.unlock_requested(now=now, session=self.session, grant=grant)
+            if requested.refused:
+                failed = pull.unlock_failed(now=now)
+                self._release_unlocked(chain)
+                return self._result(requested, sealed + self._commit(failed.outcomes), pull)
+            error = await self._actuate(compartment)
+            if error is not None:
+                cause = _failure_cause(error)
+                outcomes = [*compartment.unlock_failed(now=self.clock.now(), cause=cause).outcomes]
+                outcomes.extend(pull.unlock_failed(now=self.clock.now()).outcomes)
+                await self._relock(chain)
+                sealed += self._commit(outcomes)
+                return CommandResult.from_error(
+                    error, pull_id=pull.id, state=pull.state.value, compartment=compartment.state.value
+                )
+            compartment.unlock_confirmed(now=self.clock.now())
+        await self._guide(pull.item.pocket_id)
+        return self._result(decision, sealed, pull)
+
+    async def _actuate(self, compartment: Compartment) -> ControllerError | None:
+        address = self.address[compartment.id]
+        try:
+            if address.pocket is None:
+                await self._io(self.board.ensure_unlocked(address.drawer, self.hold_s))
+            else:
+                await self._io(self.board.ensure_lid_unlocked(address.drawer, address.pocket, self.hold_s))
+        except (DeviceFaultError, CommunicationError) as error:
+            return error
+        return None
+
+    async def _relock(self, chain: Sequence[Compartment]) -> None:
+        """After a failed unlock further in, lock again what was already released (the safe direction)."""
+        for compartment in chain:
+            if compartment.state is not C.UNLOCKED:
+                continue
+            address = self.address[compartment.id]
+            try:
+                if address.pocket is None:
+                    await self._io(self.board.ensure_locked(address.drawer))
+                else:
+                    await self._io(self.board.ensure_lid_locked(address.drawer, address.pocket))
+            except (DeviceFaultError, CommunicationError):
+                continue  # it stays unlocked until its hold runs out; the next snapshot sees it latch
+            compartment.latched(now=self.clock.now())
+
+    def _release_unlocked(self, chain: Sequence[Compartment]) -> None:
+        for compartment in chain:
+            if compartment.state is C.UNLOCKING:
+                compartment.unlock_failed(now=self.clock.now(), cause=UnlockFailure.NO_RESPONSE)
+
+    async def _guide(self, pocket_id: str) -> None:
+        """Light the pocket (best effort: a guiding light that fails never blocks a removal)."""
+        slot = self.slots[pocket_id]
+        with contextlib.suppress(ControllerError, ValueError):
+            await self._io(self.board.set_light(slot.drawer_position, slot.position, Colour.GREEN))
+
+    async def _account_for(self, command: AccountFor) -> CommandResult:
+        compartment = self.compartments.by_id.get(command.compartment_id)
+        if compartment is None:
+            return CommandResult.refuse(
+                "engine.unknown_compartment",
+                f"no compartment {command.compartment_id}",
+                compartment=command.compartment_id,
+            )
+        user = self.session.user
+        assert user is not None
+        decision = compartment.accounted_for(now=self.clock.now(), user=user, counted=command.counted)
+        sealed = self._commit(decision.outcomes)
+        if decision.accepted:
+            with contextlib.suppress(*_EXPECTED):
+                self._apply_snapshot(await self._io(self.board.snapshot()))  # it latches if it is shut
+        result = self._result(decision, sealed, None)
+        return replace(result, data={**result.data, "compartment": compartment.state.value})
+
+    # --- sensors ----------------------------------------------------------------------------------------------
+
+    def _reading(self, snapshot: BoardSnapshot, compartment_id: str) -> tuple[bool, bool]:
+        """(open, latched) of a compartment in ``snapshot``."""
+        address = self.address[compartment_id]
+        drawer = snapshot.drawer(address.drawer)
+        if address.pocket is None:
+            return drawer.open_sensor or not drawer.closed_sensor, not drawer.lock_released
+        return address.pocket in drawer.lids_open, address.pocket not in drawer.lids_released
+
+    def _apply_snapshot(self, snapshot: BoardSnapshot) -> CommandResult:
+        now = self.clock.now()
+        outcomes: list[Outcome] = []
+        for compartment in self.compartments.by_id.values():
+            if compartment.state is C.UNKNOWN:
+                continue  # not restored yet: restore() reads the sensors first
+            address = self.address[compartment.id]
+            drawer = snapshot.drawer(address.drawer)
+            if address.pocket is None:
+                if drawer.sensor_disagreement:
+                    continue  # cannot tell; the board reports it as a fault of its own
+                is_open, is_shut, latched = drawer.is_open, drawer.is_closed, not drawer.lock_released
+            else:
+                is_open = address.pocket in drawer.lids_open
+                is_shut, latched = not is_open, address.pocket not in drawer.lids_released
+            outcomes.extend(self._sense(compartment, is_open, is_shut, latched, now))
+        sealed = self._commit_step(outcomes)
+        return CommandResult.success(recorded=len(sealed))
+
+    def _sense(self, compartment: Compartment, is_open: bool, is_shut: bool, latched: bool, now: Any) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        pull = self.pull
+        ours = (
+            pull is not None
+            and pull.item is not None
+            and pull.item.compartment_id == compartment.id
+            and not pull.is_finished
+        )
+        if is_open and not compartment.is_physically_open:
+            decision = compartment.opened(now=now, session=self.session)
+            outcomes.extend(decision.outcomes)
+            if ours and compartment.state is C.OPEN and pull is not None and pull.state is PullState.UNLOCKING:
+                outcomes.extend(pull.opened(now=now).outcomes)
+        elif is_shut and compartment.is_physically_open:
+            outcomes.extend(compartment.closed(now=now).outcomes)
+            if ours and pull is not None and pull.state in (PullState.OPEN, PullState.TAKEN):
+                outcomes.extend(pull.closed(now=now).outcomes)
+        if is_shut and latched and compartment.state in (C.CLOSED, C.UNLOCKED):
+            outcomes.extend(compartment.latched(now=now).outcomes)
+            if ours and pull is not None and pull.state is PullState.UNLOCKING:
+                # The hold ran out before anyone opened it: nothing was removed.
+                outcomes.extend(pull.unlock_failed(now=now).outcomes)
+        return outcomes
+
+    # --- recording --------------------------------------------------------------------------------------------
+
+    def _commit_step(self, outcomes: Sequence[Outcome]) -> list[SealedEntry]:
+        """Record outcomes that may include a removal. If the store refuses the stock change (it would go
+        negative: the pocket held less than the machine was told), nothing of it is written; the other outcomes
+        are, with a discrepancy saying a removal could not be recorded, so no unit leaves without an entry."""
+        try:
+            return self._commit(outcomes)
+        except SafetyError as error:
+            removals = [o for o in outcomes if o.kind is OutcomeKind.DOSE_REMOVED]
+            if not removals:
+                raise
+            rest = [o for o in outcomes if o.kind not in (OutcomeKind.DOSE_REMOVED, OutcomeKind.OVERRIDE)]
+            for removal in removals:
+                rest.append(
+                    replace(
+                        removal,
+                        kind=OutcomeKind.DISCREPANCY_RAISED,
+                        quantity_change=None,
+                        quantity_expected=removal.quantity_actual,
+                        quantity_actual=0,
+                        reason_code="removal_not_recorded",
+                        details={**removal.details, "refused": error.code, "refusal": error.detail},
+                    )
+                )
+            self._commit(rest)
+            raise
+
+    def _commit(
+        self, outcomes: Sequence[Outcome], *, lockout: tuple[str, state.LockoutState | None] | None = None
+    ) -> list[SealedEntry]:
+        if not outcomes and lockout is None:
+            return []
+        sealed: list[SealedEntry] = []
+        with self.db.write() as session:
+            for outcome in outcomes:
+                sealed.extend(self._record(session, outcome))
+            if lockout is not None:
+                state.save_lockout(session, *lockout)
+        return sealed
+
+    def _record(self, session: DbSession, outcome: Outcome) -> list[SealedEntry]:
+        record = outcome.to_record()
+        if outcome.kind is OutcomeKind.DOSE_REMOVED and outcome.quantity_actual:
+            assert outcome.pocket_id is not None
+            lots = state.usable_lots(session, outcome.pocket_id, self.clock.now().date())
+            plan = state.fefo_split(lots, outcome.quantity_actual)
+            if plan is None:
+                raise SafetyError(
+                    "inventory.negative_quantity",
+                    f"pocket {outcome.pocket_id} holds {sum(lot.quantity for lot in lots)} usable units; "
+                    f"cannot take {outcome.quantity_actual}",
+                    pocket=outcome.pocket_id,
+                )
+            entries = []
+            for index, (lot, units) in enumerate(plan, start=1):
+                part = replace(
+                    record,
+                    lot_number=lot.lot_number,
+                    quantity_actual=units,
+                    details={**record.details, "lot_part": index, "lot_parts": len(plan)},
+                )
+                entries.append(
+                    self.inventory.apply(session, StockChange(outcome.pocket_id, lot.lot_number, -units), part)
+                )
+            return entries
+        entry = self.ledger.append(session, record)
+        if outcome.kind is OutcomeKind.DISCREPANCY_RAISED and outcome.pocket_id is not None:
+            medication = state.get_medication(session, outcome.item_id) if outcome.item_id else None
+            state.add_discrepancy(
+                session,
+                cabinet_id=self.cabinet_id,
+                pocket_id=outcome.pocket_id,
+                item_id=outcome.item_id,
+                expected=outcome.quantity_expected or 0,
+                counted=outcome.quantity_actual or 0,
+                raised_by=outcome.actor_id or "",
+                raised_at=outcome.at,
+                deadline=discrepancy_deadline(self.policy, outcome.at),
+                ledger_seq=entry.seq,
+                controlled=medication.is_controlled if medication else False,
+            )
+        elif outcome.kind is OutcomeKind.OVERRIDE:
+            state.queue_override_review(
+                session,
+                cabinet_id=self.cabinet_id,
+                ledger_seq=entry.seq,
+                user_id=outcome.actor_id or "",
+                patient_id=outcome.patient_id,
+                item_id=outcome.item_id,
+                reason_code=outcome.reason_code,
+                queued_at=outcome.at,
+            )
+        return [entry]
+
+    # --- helpers ----------------------------------------------------------------------------------------------
+
+    async def _io(self, call: Awaitable[T]) -> T:
+        """Every hardware await is bounded; a board that does not answer in time is a communication fault."""
+        try:
+            async with asyncio.timeout(self.io_timeout_s):
+                return await call
+        except TimeoutError as exc:
+            raise CommunicationError("comm.timeout", f"I/O board gave no answer in {self.io_timeout_s} s") from exc
+
+    def _result(self, decision: Decision, sealed: Sequence[SealedEntry], pull: Pull | None) -> CommandResult:
+        data: dict[str, Any] = {"state": decision.state.value, "ledger_seqs": [e.seq for e in sealed]}
+        if pull is not None:
+            data["pull"] = pull.view()
+        if decision.refused:
+            assert decision.refusal is not None
+            return CommandResult.refused(decision.refusal, **data)
+        return CommandResult(True, data)
+
+
+def _failure_cause(error: ControllerError) -> UnlockFailure:
+    if error.code == "device.drawer_jammed":
+        return UnlockFailure.JAMMED
+    if isinstance(error, DeviceFaultError):
+        return UnlockFailure.LOCK_FAULT
+    return UnlockFailure.NO_RESPONSE
