@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -133,6 +133,15 @@ class CabinetEngine:
             else:
                 self.unlock_chain[slot.pocket_id] = (slot.drawer_id,)
         self.slots = {slot.pocket_id: slot for slot in slots}
+        # Workflows beyond login and pull live in their own modules and register their commands here
+        # (``register``); they run with an active session, after the activity timer is reset.
+        self._handlers: dict[type[Any], Callable[[Any], Awaitable[CommandResult]]] = {}
+
+    def register(self, command_type: type[Any], handler: Callable[[Any], Awaitable[CommandResult]]) -> None:
+        """Add a command handled by another workflow module; each command type has exactly one handler."""
+        if command_type in self._handlers:
+            raise ValueError(f"{command_type.__name__} already has a handler")
+        self._handlers[command_type] = handler
 
     # --- entry points -----------------------------------------------------------------------------------------
 
@@ -198,6 +207,9 @@ class CabinetEngine:
             return self._start_pull(command)
         if isinstance(command, AccountFor):
             return await self._account_for(command)
+        handler = self._handlers.get(type(command))
+        if handler is not None:
+            return await handler(command)
         pull = self.pull
         if pull is None or pull.is_finished:
             return CommandResult.refuse("engine.no_workflow", "no pull is in progress; start one first")

@@ -29,3 +29,23 @@ def test_positions_start_at_one() -> None:
         board_address(DrawerKind.MATRIX, 0, None)
     with pytest.raises(ValueError):
         board_address(DrawerKind.LIDDED, 1, 0)
+
+
+def test_each_extra_command_has_exactly_one_handler() -> None:
+    """Workflow modules plug their commands into the engine; a second handler for the same command is a bug."""
+    from typing import Any
+
+    from controller.engine.cabinet import CabinetEngine
+    from controller.engine.commands import CommandResult
+
+    class Ping:
+        pass
+
+    async def handler(_command: Any) -> CommandResult:
+        return CommandResult.success()
+
+    engine = CabinetEngine.__new__(CabinetEngine)  # the registry needs no store or board
+    engine._handlers = {}
+    engine.register(Ping, handler)
+    with pytest.raises(ValueError, match="already has a handler"):
+        engine.register(Ping, handler)
