@@ -37,4 +37,7 @@ def build_engine(
         policy=policy or Policy(),
         settings=fsm_settings or FsmSettings(),
         hasher=credential_hasher(settings),
+        scanner=hardware.scanner,
+        pill_counter=hardware.pill_counter,
+        label_printer=hardware.label_printer,
     )

@@ -41,6 +41,8 @@ from controller.engine.commands import (
     Take,
     Tick,
 )
+from controller.engine.robot_fill import CountingRobot, PharmacyWorkflows
+from controller.engine.witness import ClinicalWorkflows
 from controller.errors import (
     CommunicationError,
     ControllerError,
@@ -62,6 +64,8 @@ from controller.fsm.session import Credentials, Factor, Lockout, Session, Sessio
 from controller.fsm.settings import FsmSettings
 from controller.fsm.workflows.pull import Pull, PullItem, Pulls, PullState
 from controller.hardware.io_board.interface import BoardSnapshot, Colour, IoBoard
+from controller.hardware.label_printer.interface import LabelPrinter
+from controller.hardware.scanner.interface import Scanner
 from controller.store import engine_state as state
 from controller.store import repositories as repo
 from controller.store.database import Database
@@ -88,6 +92,9 @@ class CabinetEngine:
         hasher: CredentialHasher,
         hold_s: float = 30.0,
         io_timeout_s: float = 2.0,
+        scanner: Scanner | None = None,
+        pill_counter: CountingRobot | None = None,
+        label_printer: LabelPrinter | None = None,
     ) -> None:
         self.db = db
         self.ledger = ledger
@@ -136,6 +143,11 @@ class CabinetEngine:
         # Workflows beyond login and pull live in their own modules and register their commands here
         # (``register``); they run with an active session, after the activity timer is reset.
         self._handlers: dict[type[Any], Callable[[Any], Awaitable[CommandResult]]] = {}
+        # --- pharmacy workflows (restock, counts, quarantine, robot fill) ------------------------------------------
+        self.critical_override_mode = False  # set by an administrator (``SetCriticalOverride``)
+        self.pharmacy = PharmacyWorkflows.register(self, scanner=scanner, counter=pill_counter, printer=label_printer)
+        # --- clinical workflows (witness, waste, return, discrepancy) ------------------------------------------------
+        self.clinical = ClinicalWorkflows(self)
 
     def register(self, command_type: type[Any], handler: Callable[[Any], Awaitable[CommandResult]]) -> None:
         """Add a command handled by another workflow module; each command type has exactly one handler."""
@@ -280,8 +292,8 @@ class CabinetEngine:
         outcomes: list[Outcome] = list(self.session.tick(now=now).outcomes)
         for compartment in self.compartments.by_id.values():
             outcomes.extend(compartment.tick(now=now).outcomes)
-        self._commit(outcomes)
-        return CommandResult.success(session=self.session.state.value, recorded=len(outcomes))
+        recorded = len(self._commit(outcomes)) + self.clinical.tick(now)  # waste and discrepancy escalation
+        return CommandResult.success(session=self.session.state.value, recorded=recorded)
 
     # --- pull -------------------------------------------------------------------------------------------------
 
@@ -328,9 +340,13 @@ class CabinetEngine:
             stocked = [s for s in pockets if state.usable_lots(session, s.pocket_id, today)]
             slot = (stocked or pockets)[0]
             on_hand = state.pocket_on_hand(session, slot.pocket_id)
-            blocked = medication.is_controlled and bool(
-                state.open_discrepancies(session, self.cabinet_id, pocket_id=slot.pocket_id, raised_by=pull.actor.id)
-            )
+            if not stocked and on_hand > 0:  # everything there is expired or quarantined
+                return CommandResult.refuse(
+                    "quarantine.no_usable_stock",
+                    f"pocket {slot.pocket_id} holds only expired or quarantined {medication.display_name}",
+                    pocket=slot.pocket_id,
+                )
+        blocked = medication.is_controlled and self.clinical.discrepancy_blocks(pull.actor.id, slot.pocket_id)
         item = PullItem(
             medication=medication,
             pocket_id=slot.pocket_id,
@@ -339,6 +355,7 @@ class CabinetEngine:
             profiled_area=self.profiled,
             order=order,
             override_reason=command.override_reason,
+            critical_override_mode=self.critical_override_mode,
             open_cs_discrepancy=blocked,
         )
         decision = pull.select_item(now=self.clock.now(), item=item)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from controller.domain.medication import Medication
@@ -29,12 +29,14 @@ from controller.store.models import (
     PendingWasteRow,
     PocketLotRow,
     PocketRow,
+    QuarantinedLotRow,
     UserLockoutRow,
     UserRow,
 )
 from controller.store.repositories import medication_from_row
 
 OPEN = "open"
+QUARANTINE_ACTIVE = "active"  # a quarantined_lots row that still blocks its lot
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -121,10 +123,19 @@ class LotStock:
 
 
 def usable_lots(session: Session, pocket_id: str, today: date) -> list[LotStock]:
-    """Lots with stock that are not expired (usable through their expiry date), first-expiring first (FEFO)."""
+    """Lots with stock that are not expired (usable through their expiry date) and not quarantined (a recall of
+    the pocket's item and lot, or a hold on this pocket's lot), first-expiring first (FEFO)."""
+    pocket = session.get(PocketRow, pocket_id)
+    item_id = pocket.item_id if pocket is not None else None
+    quarantined = select(QuarantinedLotRow.lot_number).where(
+        QuarantinedLotRow.status == QUARANTINE_ACTIVE,
+        QuarantinedLotRow.item_id == item_id,
+        or_(QuarantinedLotRow.pocket_id.is_(None), QuarantinedLotRow.pocket_id == pocket_id),
+    )
     rows = session.execute(
         select(PocketLotRow)
         .where(PocketLotRow.pocket_id == pocket_id, PocketLotRow.quantity > 0, PocketLotRow.expiry >= today)
+        .where(PocketLotRow.lot_number.not_in(quarantined))
         .order_by(PocketLotRow.expiry, PocketLotRow.lot_number)
     ).scalars()
     return [LotStock(r.lot_number, r.expiry, r.quantity) for r in rows]

@@ -302,3 +302,22 @@ class OverrideReviewRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     reviewer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class QuarantinedLotRow(Base):
+    """A lot that may not be used: recalled everywhere (``pocket_id`` NULL: every pocket holding ``item_id``), or
+    held in one pocket (a refrigerator excursion) pending pharmacist review. ``status`` is active or released."""
+
+    __tablename__ = "quarantined_lots"
+    __table_args__ = (Index("ix_quarantined_lots_lot", "item_id", "lot_number", "status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cabinet_id: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[str] = mapped_column(String(64))
+    lot_number: Mapped[str] = mapped_column(String(20))
+    pocket_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ndc: Mapped[str | None] = mapped_column(String(14), nullable=True)
+    reason: Mapped[str] = mapped_column(String(40))  # "recall", "temperature_excursion"
+    quarantined_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    quarantined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ledger_seq: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20))

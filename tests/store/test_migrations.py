@@ -34,6 +34,7 @@ TABLES = {
     "discrepancies",
     "pending_wastes",
     "override_reviews",
+    "quarantined_lots",
 }
 
 
