@@ -245,23 +245,37 @@ class CabinetEngine:
             # The machine refuses without looking at the secrets: no argon2 time spent on a refusal.
             decision = self.session.login(now=now, credentials=Credentials(command.user_id, None))
             return self._session_result(decision, command.user_id)
+        credentials = await self.present_credentials(command.user_id, pin=command.pin, badge=command.badge)
+        decision = self.session.login(now=self.clock.now(), credentials=credentials)
+        return self._session_result(decision, command.user_id)
+
+    async def present_credentials(self, user_id: str, *, pin: str | None, badge: str | None) -> Credentials:
+        """Check what a person presented at the cabinet (login or witness sign-off) against the stored hashes."""
         with self.db.read() as session:
-            secrets = state.user_secrets(session, command.user_id)
-            found = repo.get_user(session, command.user_id)
+            secrets = state.user_secrets(session, user_id)
+            found = repo.get_user(session, user_id)
         user = found[0] if found is not None else None
         verified: set[Factor] = set()
         failed: set[Factor] = set()
-        for factor, presented in ((Factor.PIN, command.pin), (Factor.BADGE, command.badge)):
+        for factor, presented in ((Factor.PIN, pin), (Factor.BADGE, badge)):
             if presented is None:
                 continue
-            stored = None
-            if secrets is not None:
-                stored = secrets[0] if factor is Factor.PIN else secrets[1]
+            stored = None if secrets is None else (secrets[0] if factor is Factor.PIN else secrets[1])
             ok = await self._verify(stored, presented)
             (verified if ok else failed).add(factor)
-        credentials = Credentials(command.user_id, user, frozenset(verified), frozenset(failed))
-        decision = self.session.login(now=self.clock.now(), credentials=credentials)
-        return self._session_result(decision, command.user_id)
+        return Credentials(user_id, user, frozenset(verified), frozenset(failed))
+
+    def unaccounted_refusal(self, **context: Any) -> CommandResult | None:
+        """The refusal every unlock gets while a compartment is open or breached and not yet accounted for."""
+        pending = self.compartments.unaccounted()
+        if not pending or not self.settings.block_unlocks_while_unaccounted:
+            return None
+        return CommandResult.refuse(
+            "compartment.unaccounted",
+            f"close and account for {', '.join(pending)} before anything else is opened",
+            compartments=pending,
+            **context,
+        )
 
     async def _verify(self, stored: str | None, presented: str) -> bool:
         """argon2 in a worker thread: a login never stalls the loop (sensor polling, the watchdog heartbeat).
@@ -392,14 +406,9 @@ class CabinetEngine:
     async def _unlock(self, pull: Pull, sealed: list[SealedEntry]) -> CommandResult:
         assert pull.item is not None
         chain = [self.compartments[cid] for cid in self.unlock_chain[pull.item.pocket_id]]
-        pending = self.compartments.unaccounted()
-        if pending and self.settings.block_unlocks_while_unaccounted:
-            return CommandResult.refuse(
-                "compartment.unaccounted",
-                f"close and account for {', '.join(pending)} before anything else is opened",
-                compartments=pending,
-                pull_id=pull.id,
-            )
+        refusal = self.unaccounted_refusal(pull_id=pull.id)
+        if refusal is not None:
+            return refusal
         for compartment in chain:
             if compartment.state is not C.LOCKED:
                 return CommandResult.refuse(

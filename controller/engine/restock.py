@@ -79,13 +79,9 @@ async def unlock_pocket(engine: CabinetEngine, pocket_id: str, purpose: str, wor
     chain and actuation; a failure further in locks again what was released). The person then opens and closes
     them; ``CabinetEngine.handle_snapshot`` follows that as it does for a pull."""
     chain = [engine.compartments[cid] for cid in engine.unlock_chain[pocket_id]]
-    pending = engine.compartments.unaccounted()
-    if pending and engine.settings.block_unlocks_while_unaccounted:
-        return CommandResult.refuse(
-            "compartment.unaccounted",
-            f"close and account for {', '.join(pending)} before anything else is opened",
-            compartments=pending,
-        )
+    refusal = engine.unaccounted_refusal()
+    if refusal is not None:
+        return refusal
     user = engine.session.user
     assert user is not None
     now = engine.clock.now()

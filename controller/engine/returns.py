@@ -155,13 +155,9 @@ class ReturnDesk:
         engine = self.engine
         pocket_id = ret.item.origin_pocket_id
         chain = [engine.compartments[cid] for cid in engine.unlock_chain[pocket_id]]
-        pending = engine.compartments.unaccounted()
-        if pending and engine.settings.block_unlocks_while_unaccounted:
-            return CommandResult.refuse(
-                "compartment.unaccounted",
-                f"close and account for {', '.join(pending)} before anything else is opened",
-                compartments=pending,
-            )
+        refusal = engine.unaccounted_refusal()
+        if refusal is not None:
+            return refusal
         for compartment in chain:
             if compartment.state is not CompartmentState.LOCKED:
                 return CommandResult.refuse(

@@ -26,10 +26,9 @@ from sqlalchemy.orm import Session as DbSession
 from controller.engine.commands import CommandResult
 from controller.engine.commands_clinical import BeginWitness, CancelWitness, SignWitness, WitnessFor
 from controller.fsm.base import Outcome, OutcomeKind, WitnessSignature
-from controller.fsm.session import Credentials, Factor, SessionState
+from controller.fsm.session import Credentials, SessionState
 from controller.fsm.workflows.pull import REMOVAL_WITNESS, PullState
 from controller.store import engine_state as state
-from controller.store import repositories as repo
 from controller.store.inventory import StockChange
 from controller.store.ledger import SealedEntry
 
@@ -175,19 +174,7 @@ class WitnessDesk:
             # Refused without looking at the secrets: no argon2 time spent on a locked-out witness.
             decision = engine.session.witness_sign(now=now, credentials=Credentials(command.user_id, None))
             return engine._result(decision, [], None)
-        with engine.db.read() as session:
-            secrets = state.user_secrets(session, command.user_id)
-            found = repo.get_user(session, command.user_id)
-        user = found[0] if found is not None else None
-        verified: set[Factor] = set()
-        failed: set[Factor] = set()
-        for factor, presented in ((Factor.PIN, command.pin), (Factor.BADGE, command.badge)):
-            if presented is None:
-                continue
-            stored = None if secrets is None else (secrets[0] if factor is Factor.PIN else secrets[1])
-            ok = await engine._verify(stored, presented)
-            (verified if ok else failed).add(factor)
-        credentials = Credentials(command.user_id, user, frozenset(verified), frozenset(failed))
+        credentials = await engine.present_credentials(command.user_id, pin=command.pin, badge=command.badge)
         decision = engine.session.witness_sign(now=engine.clock.now(), credentials=credentials)
         lockout = engine.session.lockouts.get(command.user_id)
         saved = None if lockout is None else state.LockoutState(lockout.failures, lockout.locked_at, lockout.until)
