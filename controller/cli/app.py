@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -200,19 +201,17 @@ def inventory(
     if not pockets:
         out.print(f"cabinet {store.settings.cabinet_id} has no pockets (run 'adc db init --demo')")
         return
-    table = Table(title=f"Inventory of cabinet {store.settings.cabinet_id}", show_lines=False)
+    table = Table(title=f"Inventory of cabinet {store.settings.cabinet_id}", box=box.SIMPLE_HEAD)
     table.add_column("pocket", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("item", overflow="fold")
+    table.add_column("item", overflow="fold", min_width=20, ratio=1)
     table.add_column("sched", no_wrap=True)
     table.add_column("qty", justify="right", no_wrap=True)
     table.add_column("par/min/max", no_wrap=True)
-    table.add_column("lots: lot ×qty, expiry", no_wrap=True)
+    table.add_column("lot ×qty, expiry", min_width=12)
     for p in pockets:
         lots = "\n".join(f"{lot.lot_number} ×{lot.quantity}, {lot.expiry.isoformat()}" for lot in p.lots)
         table.add_row(
-            p.pocket_id,
-            p.drawer_kind,
+            f"{p.pocket_id}\n[dim]{p.drawer_kind}[/dim]",
             p.item_name or "—",
             p.dea_schedule and f"C{p.dea_schedule}",
             str(p.quantity),
