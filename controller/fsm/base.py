@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum, StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from transitions import EventData, Machine
 
@@ -261,6 +261,24 @@ class MachinePool:
 
     def detach(self, model: Workflow) -> None:
         self.machine.remove_model(model)
+
+
+W = TypeVar("W", bound="Workflow")
+
+
+class WorkflowPool(MachinePool, Generic[W]):
+    """A pool that keeps its workflows by id: one registry, one duplicate check, one place they are attached."""
+
+    def __init__(self, spec: MachineSpec) -> None:
+        super().__init__(spec)
+        self.by_id: dict[str, W] = {}
+
+    def adopt(self, workflow_id: str, workflow: W) -> W:
+        if workflow_id in self.by_id:
+            raise ValueError(f"{type(workflow).__name__.lower()} {workflow_id} already exists")
+        self.attach(workflow)
+        self.by_id[workflow_id] = workflow
+        return workflow
 
 
 def _covers(source: Any, state: Enum) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 from transitions import EventData
 
 from controller.domain.users import Privilege, User
-from controller.fsm.base import Decision, MachinePool, MachineSpec, OutcomeKind, Workflow, arg, now_of
+from controller.fsm.base import Decision, MachineSpec, OutcomeKind, Workflow, WorkflowPool, arg, now_of
 from controller.fsm.session import Session
 from controller.fsm.settings import FsmSettings
 
@@ -353,21 +353,16 @@ class Compartment(Workflow):
         )
 
 
-class Compartments(MachinePool):
+class Compartments(WorkflowPool[Compartment]):
     """Every compartment of one cabinet, on one shared machine."""
 
     def __init__(self, settings: FsmSettings | None = None) -> None:
         super().__init__(SPEC)
         self.settings = settings or FsmSettings()
-        self.by_id: dict[str, Compartment] = {}
 
     def add(self, compartment_id: str, *, pocket_id: str | None = None) -> Compartment:
-        if compartment_id in self.by_id:
-            raise ValueError(f"compartment {compartment_id} already exists")
         compartment = Compartment(compartment_id, self, pocket_id=pocket_id)
-        self.attach(compartment)
-        self.by_id[compartment_id] = compartment
-        return compartment
+        return self.adopt(compartment_id, compartment)
 
     def __getitem__(self, compartment_id: str) -> Compartment:
         return self.by_id[compartment_id]

@@ -22,7 +22,7 @@ from typing import Any
 from transitions import EventData
 
 from controller.domain.users import Privilege, User
-from controller.fsm.base import Decision, MachinePool, MachineSpec, OutcomeKind, Workflow, arg, now_of
+from controller.fsm.base import Decision, MachineSpec, OutcomeKind, Workflow, WorkflowPool, arg, now_of
 
 
 class CountState(Enum):
@@ -179,15 +179,10 @@ class Count(Workflow):
         )
 
 
-class Counts(MachinePool):
+class Counts(WorkflowPool[Count]):
     def __init__(self) -> None:
         super().__init__(SPEC)
-        self.by_id: dict[str, Count] = {}
 
     def start(self, count_id: str, *, actor: User, kind: CountKind, lines: tuple[CountLine, ...]) -> Count:
-        if count_id in self.by_id:
-            raise ValueError(f"count {count_id} already exists")
         count = Count(count_id, actor=actor, kind=kind, lines=lines)
-        self.attach(count)
-        self.by_id[count_id] = count
-        return count
+        return self.adopt(count_id, count)

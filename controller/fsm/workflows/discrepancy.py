@@ -29,12 +29,12 @@ from controller.domain.policies import Policy, WitnessedAction, discrepancy_dead
 from controller.domain.users import Privilege, User
 from controller.fsm.base import (
     Decision,
-    MachinePool,
     MachineSpec,
     Outcome,
     OutcomeKind,
     WitnessSignature,
     Workflow,
+    WorkflowPool,
     arg,
     now_of,
 )
@@ -312,13 +312,12 @@ def _note(value: object) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-class Discrepancies(MachinePool):
+class Discrepancies(WorkflowPool[Discrepancy]):
     """Every discrepancy of a controller, on one shared machine."""
 
     def __init__(self, policy: Policy | None = None) -> None:
         super().__init__(SPEC)
         self.policy = policy or Policy()
-        self.by_id: dict[str, Discrepancy] = {}
 
     def open(
         self,
@@ -334,8 +333,6 @@ class Discrepancies(MachinePool):
         involved: frozenset[str] = frozenset(),
         source: str | None = None,
     ) -> Discrepancy:
-        if discrepancy_id in self.by_id:
-            raise ValueError(f"discrepancy {discrepancy_id} already exists")
         discrepancy = Discrepancy(
             discrepancy_id,
             raised_at=raised_at,
@@ -349,9 +346,7 @@ class Discrepancies(MachinePool):
             involved=involved,
             source=source,
         )
-        self.attach(discrepancy)
-        self.by_id[discrepancy_id] = discrepancy
-        return discrepancy
+        return self.adopt(discrepancy_id, discrepancy)
 
     def open_from(self, discrepancy_id: str, raised: Outcome, *, controlled: bool) -> Discrepancy:
         """Open the discrepancy a ``DISCREPANCY_RAISED`` outcome (from a pull, count or restock) stands for."""

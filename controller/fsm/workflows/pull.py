@@ -40,11 +40,11 @@ from controller.domain.users import User
 from controller.errors import SafetyError
 from controller.fsm.base import (
     Decision,
-    MachinePool,
     MachineSpec,
     OutcomeKind,
     WitnessSignature,
     Workflow,
+    WorkflowPool,
     arg,
     now_of,
 )
@@ -407,22 +407,17 @@ def _warnings(medication: Medication) -> list[str]:
     return flags
 
 
-class Pulls(MachinePool):
+class Pulls(WorkflowPool[Pull]):
     """Every pull in progress on a cabinet, on one shared machine; enforces one patient at a time per session."""
 
     def __init__(self, policy: Policy | None = None, settings: FsmSettings | None = None) -> None:
         super().__init__(SPEC)
         self.policy = policy or Policy()
         self.settings = settings or FsmSettings()
-        self.by_id: dict[str, Pull] = {}
 
     def start(self, pull_id: str, *, actor: User, session_id: int) -> Pull:
-        if pull_id in self.by_id:
-            raise ValueError(f"pull {pull_id} already exists")
         pull = Pull(pull_id, self, actor=actor, session_id=session_id, policy=self.policy, settings=self.settings)
-        self.attach(pull)
-        self.by_id[pull_id] = pull
-        return pull
+        return self.adopt(pull_id, pull)
 
     def active_patients(self, session_id: int, *, excluding: Pull | None = None) -> set[str]:
         return {

@@ -32,11 +32,11 @@ from controller.domain.policies import Policy, WitnessedAction, witness_required
 from controller.domain.users import Privilege, User
 from controller.fsm.base import (
     Decision,
-    MachinePool,
     MachineSpec,
     OutcomeKind,
     WitnessSignature,
     Workflow,
+    WorkflowPool,
     arg,
     now_of,
 )
@@ -345,17 +345,12 @@ class Restock(Workflow):
             )
 
 
-class Restocks(MachinePool):
+class Restocks(WorkflowPool[Restock]):
     def __init__(self, policy: Policy | None = None, settings: FsmSettings | None = None) -> None:
         super().__init__(SPEC)
         self.policy = policy or Policy()
         self.settings = settings or FsmSettings()
-        self.by_id: dict[str, Restock] = {}
 
     def start(self, restock_id: str, *, actor: User, line: PickLine) -> Restock:
-        if restock_id in self.by_id:
-            raise ValueError(f"restock {restock_id} already exists")
         restock = Restock(restock_id, actor=actor, line=line, policy=self.policy, settings=self.settings)
-        self.attach(restock)
-        self.by_id[restock_id] = restock
-        return restock
+        return self.adopt(restock_id, restock)

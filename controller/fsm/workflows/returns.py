@@ -27,11 +27,11 @@ from controller.domain.policies import Policy, WitnessedAction, witness_required
 from controller.domain.users import User
 from controller.fsm.base import (
     Decision,
-    MachinePool,
     MachineSpec,
     OutcomeKind,
     WitnessSignature,
     Workflow,
+    WorkflowPool,
     arg,
     now_of,
 )
@@ -222,17 +222,12 @@ class Return(Workflow):
         )
 
 
-class Returns(MachinePool):
+class Returns(WorkflowPool[Return]):
     def __init__(self, policy: Policy | None = None, settings: FsmSettings | None = None) -> None:
         super().__init__(SPEC)
         self.policy = policy or Policy()
         self.settings = settings or FsmSettings()
-        self.by_id: dict[str, Return] = {}
 
     def start(self, return_id: str, *, actor: User, item: ReturnItem) -> Return:
-        if return_id in self.by_id:
-            raise ValueError(f"return {return_id} already exists")
         ret = Return(return_id, actor=actor, item=item, policy=self.policy, settings=self.settings)
-        self.attach(ret)
-        self.by_id[return_id] = ret
-        return ret
+        return self.adopt(return_id, ret)

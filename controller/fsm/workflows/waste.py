@@ -33,11 +33,11 @@ from controller.domain.medication import Medication
 from controller.domain.policies import Policy, WitnessedAction, end_of_shift, witness_required
 from controller.fsm.base import (
     Decision,
-    MachinePool,
     MachineSpec,
     OutcomeKind,
     WitnessSignature,
     Workflow,
+    WorkflowPool,
     arg,
     now_of,
 )
@@ -331,22 +331,17 @@ def _reason(value: object) -> WasteReason | None:
     return None
 
 
-class Wastes(MachinePool):
+class Wastes(WorkflowPool[Waste]):
     """Every waste owed on a controller, on one shared machine; answers the pending-waste list of a user."""
 
     def __init__(self, policy: Policy | None = None) -> None:
         super().__init__(SPEC)
         self.policy = policy or Policy()
-        self.by_id: dict[str, Waste] = {}
 
     def start(self, waste_id: str, *, actor_id: str, dose: RemovedDose, now: datetime) -> Waste:
         """A waste owed right after a pull (``now`` is the removal time; the due time follows from it)."""
-        if waste_id in self.by_id:
-            raise ValueError(f"waste {waste_id} already exists")
         waste = Waste(waste_id, actor_id=actor_id, dose=dose, created_at=now, policy=self.policy)
-        self.attach(waste)
-        self.by_id[waste_id] = waste
-        return waste
+        return self.adopt(waste_id, waste)
 
     def pending_for(self, user_id: str) -> list[Waste]:
         return pending_wastes(self.by_id.values(), user_id)
