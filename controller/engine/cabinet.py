@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session as DbSession
 
+from controller.domain.allergies import allergy_conflicts
 from controller.domain.clock import Clock
 from controller.domain.credentials import CredentialHasher
 from controller.domain.policies import Policy, discrepancy_deadline
@@ -343,6 +344,7 @@ class CabinetEngine:
             if item_id is None:
                 return CommandResult.refuse("engine.item_not_stocked", "choose an order or an item")
             medication = state.get_medication(session, item_id)
+            allergies = state.patient_allergies(session, pull.patient_id) if pull.patient_id else ()
             pockets = [
                 s
                 for s in self.slots.values()
@@ -371,6 +373,8 @@ class CabinetEngine:
             override_reason=command.override_reason,
             critical_override_mode=self.critical_override_mode,
             open_cs_discrepancy=blocked,
+            allergy_conflicts=allergy_conflicts(allergies, medication),
+            allergies_acknowledged=command.acknowledge_allergies,
         )
         decision = pull.select_item(now=self.clock.now(), item=item)
         return await self._after_step(pull, decision)

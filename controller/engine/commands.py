@@ -36,12 +36,14 @@ class StartPull:
 @dataclass(frozen=True, slots=True)
 class SelectItem:
     """Against an order (``order_id``), or by override (``item_id`` and ``override_reason``), or in a
-    non-profiled area by ``item_id`` alone. ``pocket_id`` picks one pocket when several hold the item."""
+    non-profiled area by ``item_id`` alone. ``pocket_id`` picks one pocket when several hold the item.
+    ``acknowledge_allergies``: the user confirmed the patient's allergy warning (needed without a verified order)."""
 
     order_id: str | None = None
     item_id: str | None = None
     override_reason: OverrideReason | None = None
     pocket_id: str | None = None
+    acknowledge_allergies: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,13 @@ def patient_exists(session: Session, patient_id: str) -> bool:
     return session.get(PatientRow, patient_id) is not None
 
 
+def patient_allergies(session: Session, patient_id: str) -> tuple[str, ...]:
+    row = session.get(PatientRow, patient_id)
+    if row is None or not row.allergies:
+        return ()
+    return tuple(line for line in row.allergies.splitlines() if line.strip())
+
+
 def get_order(session: Session, order_id: str) -> Order | None:
     row = session.get(OrderRow, order_id)
     if row is None:

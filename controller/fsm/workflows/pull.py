@@ -27,6 +27,7 @@ from typing import Any
 
 from transitions import EventData
 
+from controller.domain.allergies import AllergyConflict
 from controller.domain.medication import Medication
 from controller.domain.patients import Order
 from controller.domain.policies import (
@@ -85,6 +86,8 @@ class PullItem:
     override_reason: OverrideReason | None = None
     critical_override_mode: bool = False
     open_cs_discrepancy: bool = False  # this user has an open controlled-substance discrepancy on this pocket
+    allergy_conflicts: tuple[AllergyConflict, ...] = ()  # the patient's recorded allergies this item touches
+    allergies_acknowledged: bool = False  # the user confirmed the allergy warning on screen
 
 
 P = PullState
@@ -209,7 +212,7 @@ class Pull(Workflow):
             "witness_required": self.witness_required,
             "max_quantity": self.authorisation.max_quantity if self.authorisation else None,
             "is_override": self.authorisation.is_override if self.authorisation else None,
-            "warnings": _warnings(item.medication) if item else [],
+            "warnings": _warnings(item) if item else [],
         }
 
     # --- guards -------------------------------------------------------------------------------------------------
@@ -252,6 +255,16 @@ class Pull(Workflow):
             )
         except SafetyError as error:
             return self.refuse_error(error)
+        if item.allergy_conflicts and not item.allergies_acknowledged and (item.order is None or authorisation.is_override):
+            # No pharmacist has weighed the allergy (override or non-profiled removal): the user must confirm it.
+            allergens = sorted({c.allergen for c in item.allergy_conflicts})
+            return self.refuse(
+                "policy.allergy_not_acknowledged",
+                "; ".join(c.message(item.medication) for c in item.allergy_conflicts)
+                + ". Confirm the allergy warning to continue",
+                allergens=allergens,
+                item=item.medication.id,
+            )
         self.authorisation = authorisation
         self.item = item
         self.blind_count_required = blind_count_required(self.policy, item.medication)
@@ -370,6 +383,9 @@ class Pull(Workflow):
             "blind_count": self.counted,
             "session_id": self.session_id,
         }
+        if self.item.allergy_conflicts:
+            details["allergy_warnings"] = sorted({c.allergen for c in self.item.allergy_conflicts})
+            details["allergies_acknowledged"] = self.item.allergies_acknowledged
         witness_id = self.signature.witness_id if self.signature else None
         self.emit(
             OutcomeKind.DOSE_REMOVED,
@@ -394,17 +410,34 @@ class Pull(Workflow):
             )
 
 
-def _warnings(medication: Medication) -> list[str]:
-    flags = []
-    if medication.high_alert:
-        flags.append("high_alert")
-    if medication.lasa:
-        flags.append("look_alike_sound_alike")
-    if medication.neuromuscular_blocker:
-        flags.append("neuromuscular_blocker")
-    if medication.hazardous:
-        flags.append("hazardous")
-    return flags
+_FLAG_WARNINGS: tuple[tuple[str, str], ...] = (
+    ("high_alert", "high-alert medication: double-check drug, dose and patient"),
+    ("lasa", "look-alike / sound-alike name: check the label against the order"),
+    ("neuromuscular_blocker", "paralysing agent: the patient stops breathing without ventilation"),
+    ("hazardous", "hazardous drug (USP <800>): handle with protective equipment"),
+)
+_FLAG_CODES = {"lasa": "look_alike_sound_alike"}
+
+
+def _warnings(item: PullItem) -> list[dict[str, Any]]:
+    """What the screen shows before the drawer opens: the item's own flags, then the patient's allergies."""
+    medication = item.medication
+    warnings: list[dict[str, Any]] = [
+        {"code": _FLAG_CODES.get(flag, flag), "message": message}
+        for flag, message in _FLAG_WARNINGS
+        if getattr(medication, flag)
+    ]
+    for conflict in item.allergy_conflicts:
+        warnings.append(
+            {
+                "code": "allergy",
+                "message": conflict.message(medication),
+                "allergen": conflict.allergen,
+                "matched": conflict.matched,
+                "basis": conflict.basis.value,
+            }
+        )
+    return warnings
 
 
 class Pulls(WorkflowPool[Pull]):

@@ -1,0 +1,120 @@
+"""What the screen shows before the drawer opens: high-alert and look-alike flags, and the patient's allergies.
+Without a pharmacist-verified order the user must confirm an allergy warning before anything unlocks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from controller.domain.clock import FixedClock
+from controller.domain.policies import OverrideReason, Policy
+from controller.engine.cabinet import CabinetEngine
+from controller.engine.commands import EnterCount, Login, SelectItem, StartPull
+from controller.fsm.settings import FsmSettings
+from controller.hardware.io_board.interface import IoBoard
+from controller.store.database import Database
+from controller.store.formulary_file import load_formulary
+from controller.store.ledger import Ledger
+from controller.store.seed import seed_cabinet
+from tests.engine.rig import CABINET, MORPHINE, entries, layout, open_cabinet
+from tests.engine.test_pull import _person_takes
+from tests.hardware.io_board.rigs import run
+from tests.store.test_inventory import FAST_HASHER
+
+
+def _seed(db: Database, clock: FixedClock, allergies: list[str]) -> None:
+    raw: dict[str, Any] = layout()
+    raw["patient"][0]["allergies"] = allergies
+    with db.write() as session:
+        seed_cabinet(
+            session, raw, load_formulary(), ledger=Ledger(CABINET, clock, is_simulator=True), hasher=FAST_HASHER,
+            clock=clock,
+        )  # fmt: skip
+
+
+def _engine(db: Database, board: IoBoard, clock: FixedClock) -> CabinetEngine:
+    return CabinetEngine(
+        db=db,
+        ledger=Ledger(CABINET, clock, is_simulator=True),
+        board=board,
+        clock=clock,
+        policy=Policy(override_items=frozenset({MORPHINE})),
+        settings=FsmSettings(),
+        hasher=FAST_HASHER,
+    )
+
+
+def _codes(result_data: dict[str, Any]) -> list[str]:
+    return [w["code"] for w in result_data["pull"]["warnings"]]
+
+
+def test_verified_order_shows_the_allergy_and_records_it(db: Database, clock: FixedClock) -> None:
+    _seed(db, clock, ["codeine"])
+
+    async def scenario() -> None:
+        async with open_cabinet("tcp") as cab:
+            engine = _engine(db, cab.board, clock)
+            assert (await engine.restore()).ok
+            assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
+            assert (await engine.execute(StartPull("MRN1"))).ok
+            chosen = await engine.execute(SelectItem(order_id="ORD1"))
+            assert chosen.ok, chosen  # the pharmacist verified the order: a warning, not a stop
+            codes = _codes(dict(chosen.data))
+            assert "high_alert" in codes and "allergy" in codes
+            allergy = next(w for w in chosen.data["pull"]["warnings"] if w["code"] == "allergy")
+            assert allergy["allergen"] == "codeine" and allergy["matched"] == "morphine"
+            assert allergy["basis"] == "class"
+            assert (await engine.execute(EnterCount(9))).ok
+            await _person_takes(engine, cab, 1)
+            removed = [json.loads(r.body) for r in entries(db) if r.event_type == "dose.removed"]
+            assert removed[-1]["details"]["allergy_warnings"] == ["codeine"]
+            assert removed[-1]["details"]["allergies_acknowledged"] is False
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("acknowledge", [False, True])
+def test_override_needs_the_allergy_confirmed(db: Database, clock: FixedClock, acknowledge: bool) -> None:
+    _seed(db, clock, ["Codeine"])
+
+    async def scenario() -> None:
+        async with open_cabinet("tcp") as cab:
+            engine = _engine(db, cab.board, clock)
+            assert (await engine.restore()).ok
+            assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
+            assert (await engine.execute(StartPull("MRN1"))).ok
+            override = SelectItem(
+                item_id=MORPHINE, override_reason=OverrideReason.SEVERE_PAIN, acknowledge_allergies=acknowledge
+            )
+            chosen = await engine.execute(override)
+            if not acknowledge:
+                assert not chosen.ok
+                assert chosen.code == "policy.allergy_not_acknowledged"
+                assert "Codeine" in (chosen.detail or "") and "morphine" in (chosen.detail or "").lower()
+                assert chosen.context["allergens"] == ["Codeine"]
+                assert not cab.drawer_released(2)  # nothing unlocked
+                assert engine.pull is not None and engine.pull.state.value == "patient_selected"
+            else:
+                assert chosen.ok, chosen
+                assert chosen.data["state"] == "blind_count"
+                assert "allergy" in _codes(dict(chosen.data))
+
+    run(scenario())
+
+
+def test_no_allergy_no_allergy_warning(db: Database, clock: FixedClock) -> None:
+    _seed(db, clock, ["latex"])
+
+    async def scenario() -> None:
+        async with open_cabinet("fake") as cab:
+            engine = _engine(db, cab.board, clock)
+            assert (await engine.restore()).ok
+            assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
+            assert (await engine.execute(StartPull("MRN1"))).ok
+            chosen = await engine.execute(SelectItem(item_id=MORPHINE, override_reason=OverrideReason.SEVERE_PAIN))
+            assert chosen.ok, chosen
+            assert "allergy" not in _codes(dict(chosen.data))
+
+    run(scenario())
