@@ -77,7 +77,7 @@ def _words(text: str) -> list[str]:
 
 
 def _stem(word: str) -> str:
-    """"penicillins" -> "penicillin"; "nsaids" -> "nsaid" (plural only; drug names rarely end in a plain -s)."""
+    """ "penicillins" -> "penicillin"; "nsaids" -> "nsaid" (plural only; drug names rarely end in a plain -s)."""
     return word[:-1] if len(word) > 4 and word.endswith("s") and not word.endswith("ss") else word
 
 

@@ -255,7 +255,8 @@ class Pull(Workflow):
             )
         except SafetyError as error:
             return self.refuse_error(error)
-        if item.allergy_conflicts and not item.allergies_acknowledged and (item.order is None or authorisation.is_override):
+        unverified = item.order is None or authorisation.is_override
+        if item.allergy_conflicts and not item.allergies_acknowledged and unverified:
             # No pharmacist has weighed the allergy (override or non-profiled removal): the user must confirm it.
             allergens = sorted({c.allergen for c in item.allergy_conflicts})
             return self.refuse(
