@@ -153,6 +153,25 @@ def check_privilege(user: User, privilege: Privilege) -> None:
         )
 
 
+class OverrideReviewOutcome(StrEnum):
+    """What the pharmacist concluded about one override removal."""
+
+    APPROPRIATE = "appropriate"  # clinically justified; nothing more to do
+    ORDER_FOLLOWED = "order_followed"  # a matching order was entered and verified afterwards
+    FOLLOW_UP = "follow_up"  # not justified by what is on file: refer to the nurse manager / diversion team
+
+
+def check_override_reviewer(reviewer: User, override_user_id: str) -> None:
+    """A pharmacist reviews overrides; nobody reviews their own removal."""
+    check_privilege(reviewer, Privilege.REVIEW)
+    if reviewer.id == override_user_id:
+        raise SafetyError(
+            "policy.review_own_override",
+            f"{reviewer.id} made this override removal and cannot review it",
+            user=reviewer.id,
+        )
+
+
 def check_item_access(user: User, medication: Medication) -> None:
     """Schedule II items need the schedule II privilege on top of the removal privilege."""
     if medication.dea_schedule.is_schedule_ii:

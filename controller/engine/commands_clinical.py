@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from controller.domain.policies import OverrideReviewOutcome
+
 
 class WitnessFor(StrEnum):
     """What a witness step is for: the action waiting for the second person."""
@@ -109,6 +111,20 @@ class ReviewDiscrepancy:
 
 
 @dataclass(frozen=True, slots=True)
+class ListOverrideReviews:
+    """Override removals of this cabinet waiting for pharmacist review, oldest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewOverride:
+    """The logged-in pharmacist closes one override review with an outcome (and a note for a follow-up)."""
+
+    review_id: int
+    outcome: OverrideReviewOutcome
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ListDiscrepancies:
     """Discrepancies of this cabinet not yet reviewed."""
 
@@ -120,6 +136,8 @@ ClinicalCommand = (
     | WasteDose
     | DeferWaste
     | ListPendingWastes
+    | ListOverrideReviews
+    | ReviewOverride
     | ReturnDose
     | ConfirmReturn
     | CancelReturn

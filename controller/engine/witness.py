@@ -245,6 +245,7 @@ class ClinicalWorkflows:
 
     def __init__(self, engine: CabinetEngine) -> None:
         from controller.engine.discrepancies import DiscrepancyDesk
+        from controller.engine.override_reviews import OverrideReviewDesk
         from controller.engine.returns import ReturnDesk
         from controller.engine.waste import WasteDesk
 
@@ -252,6 +253,7 @@ class ClinicalWorkflows:
         self.waste: WasteDesk = WasteDesk(engine, self.witness)
         self.returns: ReturnDesk = ReturnDesk(engine, self.witness)
         self.discrepancies: DiscrepancyDesk = DiscrepancyDesk(engine, self.witness)
+        self.override_reviews: OverrideReviewDesk = OverrideReviewDesk(engine)
 
     def tick(self, now: datetime) -> int:
         """Abandoned witness steps, overdue wastes, discrepancies past their deadline; entries written."""

@@ -423,6 +423,16 @@ def queue_override_review(
     return row.id
 
 
+def close_override_review(
+    session: Session, review_id: int, *, reviewer_id: str, reviewed_at: datetime, outcome: str
+) -> None:
+    row = session.get(OverrideReviewRow, review_id)
+    assert row is not None and row.status == OPEN
+    row.status = outcome
+    row.reviewer_id = reviewer_id
+    row.reviewed_at = reviewed_at
+
+
 def override_reviews(session: Session, cabinet_id: str, *, status: str | None = OPEN) -> list[OverrideReview]:
     query = select(OverrideReviewRow).where(OverrideReviewRow.cabinet_id == cabinet_id)
     if status is not None:

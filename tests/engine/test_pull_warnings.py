@@ -24,9 +24,12 @@ from tests.hardware.io_board.rigs import run
 from tests.store.test_inventory import FAST_HASHER
 
 
-def _seed(db: Database, clock: FixedClock, allergies: list[str]) -> None:
+def _seed(
+    db: Database, clock: FixedClock, allergies: list[str], extra_users: list[dict[str, Any]] | None = None
+) -> None:
     raw: dict[str, Any] = layout()
     raw["patient"][0]["allergies"] = allergies
+    raw["user"].extend(extra_users or [])
     with db.write() as session:
         seed_cabinet(
             session, raw, load_formulary(), ledger=Ledger(CABINET, clock, is_simulator=True), hasher=FAST_HASHER,
