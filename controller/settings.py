@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     pill_counter: str | None = Field(default=None, description="serial device path or socket://HOST:PORT")
     scanner: str | None = Field(default=None, description="serial device path or socket://HOST:PORT")
     label_printer: str | None = Field(default=None, description="tcp://HOST:9100")
+    camera: str | None = Field(
+        default=None, description="device index (0), /dev/video0, a video file or frames_%04d.png, rtsp:// or http://"
+    )
     io_poll_hz: float = Field(default=10.0, gt=0, le=100, description="sensor poll rate")
 
     def resolved_database_url(self) -> str:

@@ -17,6 +17,7 @@ from simulators import io_board, label_printer, pill_counter, scanner
 from simulators.common.clock import RealClock
 from simulators.common.control import ControlSurface
 from simulators.common.running import RunningSimulator
+from simulators.scene import camera
 
 
 async def start_all(host: str, serial_transport: str, io_transport: str, control_port: int) -> None:
@@ -28,6 +29,7 @@ async def start_all(host: str, serial_transport: str, io_transport: str, control
         running.append(await pill_counter.start(control=control, clock=clock, host=host, transport=serial_transport))
         running.append(await scanner.start(control=control, clock=clock, host=host, transport=serial_transport))
         running.append(await label_printer.start(control=control, clock=clock, host=host))
+        running.append(await camera.start(control=control, clock=clock, host=host))
         bound = await control.serve(host, control_port)
         for simulator in running:
             print(f"{simulator.env_var}={simulator.url}", flush=True)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-DEVICES = {"ADC_IO_BOARD", "ADC_PILL_COUNTER", "ADC_SCANNER", "ADC_LABEL_PRINTER"}
+DEVICES = {"ADC_IO_BOARD", "ADC_PILL_COUNTER", "ADC_SCANNER", "ADC_LABEL_PRINTER", "ADC_CAMERA"}
 
 
 def start_simulators(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
@@ -77,7 +77,8 @@ def test_adc_sim_then_adc_devices(serial_over: str) -> None:
         result = adc_devices(env)
         assert result.returncode == 0, result.stderr
         reports = {r["device"]: r for r in json.loads(result.stdout)}
-        assert set(reports) == {"io_board", "pill_counter", "scanner", "label_printer"}
+        assert set(reports) == {"io_board", "pill_counter", "scanner", "label_printer", "camera"}
+        assert reports["camera"]["identity"]["model"].startswith("ADC-CAMERA-SIMULATOR")
         for report in reports.values():
             assert report["connected"] and report["error"] is None
             assert report["is_simulator"] is True  # as each device reported it over the wire

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.errors import ControllerError
+from controller.hardware.camera.opencv_driver import OpenCvCamera
 from controller.hardware.io_board.driver import IoBoardDriver
 from controller.hardware.label_printer.driver import LabelPrinterDriver
 from controller.hardware.pill_counter.driver import PillCounterDriver
@@ -36,6 +37,7 @@ class Hardware:
     pill_counter: PillCounterDriver | None = None
     scanner: ScannerDriver | None = None
     label_printer: LabelPrinterDriver | None = None
+    camera: OpenCvCamera | None = None
     reports: list[DeviceReport] = field(default_factory=list)
 
     @property
@@ -44,7 +46,7 @@ class Hardware:
         return any(report.is_simulator for report in self.reports if report.connected)
 
     async def close(self) -> None:
-        for driver in (self.io_board, self.pill_counter, self.scanner, self.label_printer):
+        for driver in (self.io_board, self.pill_counter, self.scanner, self.label_printer, self.camera):
             if driver is not None:
                 with contextlib.suppress(ControllerError, OSError):
                     await driver.close()
@@ -57,6 +59,7 @@ _DEVICES: tuple[tuple[str, str, _Connector], ...] = (
     ("pill_counter", "ADC_PILL_COUNTER", PillCounterDriver.connect),
     ("scanner", "ADC_SCANNER", ScannerDriver.connect),
     ("label_printer", "ADC_LABEL_PRINTER", LabelPrinterDriver.connect),
+    ("camera", "ADC_CAMERA", OpenCvCamera.connect),
 )
 
 

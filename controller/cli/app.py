@@ -223,8 +223,8 @@ def inventory(
 
 @app.command("devices")
 def devices(as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False) -> None:
-    """Connect the devices named by ADC_IO_BOARD, ADC_PILL_COUNTER, ADC_SCANNER and ADC_LABEL_PRINTER and show
-    who each says it is (firmware, simulator or real). Exit 1 if one is configured but does not answer."""
+    """Connect the devices named by ADC_IO_BOARD, ADC_PILL_COUNTER, ADC_SCANNER, ADC_LABEL_PRINTER and ADC_CAMERA
+    and show who each says it is (firmware, simulator or real). Exit 1 if one is configured but does not answer."""
     settings = _settings(None)
 
     async def probe() -> list[DeviceReport]:
@@ -238,7 +238,9 @@ def devices(as_json: Annotated[bool, typer.Option("--json", help="Print the repo
     if as_json:
         sys.stdout.write(json.dumps([dataclasses.asdict(r) for r in reports], indent=2) + "\n")
     elif not reports:
-        out.print("no devices configured: set ADC_IO_BOARD, ADC_PILL_COUNTER, ADC_SCANNER, ADC_LABEL_PRINTER")
+        out.print(
+            "no devices configured: set ADC_IO_BOARD, ADC_PILL_COUNTER, ADC_SCANNER, ADC_LABEL_PRINTER or ADC_CAMERA"
+        )
     else:
         table = Table(title="Devices")
         for column in ("device", "url", "state", "simulator", "identity"):
