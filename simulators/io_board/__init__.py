@@ -15,11 +15,13 @@ from simulators.io_board.server import RtuPtyServer, TcpServer
 
 ENV_VAR = "ADC_IO_BOARD"
 
+# The demo cabinet's hardware (controller/data/demo_cabinet.toml): six drawers of up to 12 pockets; drawer 2's
+# eleven pockets and drawer 3's four single-dose pockets have lid locks; none is motorised.
+# tests/test_demo_layout.py keeps the two in step.
 DEMO_LAYOUT = CabinetLayout(
-    drawer_count=12,
-    pockets_per_drawer=8,
-    lidded=frozenset({(2, 1), (2, 2), (2, 3), (2, 4)}),
-    motorised=frozenset({12}),
+    drawer_count=6,
+    pockets_per_drawer=12,
+    lidded=frozenset({(2, pocket) for pocket in range(1, 12)} | {(3, pocket) for pocket in range(1, 5)}),
 )
 
 
