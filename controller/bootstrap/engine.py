@@ -8,6 +8,7 @@ from controller.bootstrap.hardware import Hardware
 from controller.domain.clock import Clock, SystemClock
 from controller.domain.policies import Policy
 from controller.engine.cabinet import CabinetEngine
+from controller.engine.runner import CabinetRunner
 from controller.errors import ConfigurationError
 from controller.fsm.settings import FsmSettings
 from controller.settings import Settings
@@ -41,3 +42,9 @@ def build_engine(
         pill_counter=hardware.pill_counter,
         label_printer=hardware.label_printer,
     )
+
+
+def build_runner(settings: Settings, engine: CabinetEngine, *, tick_period_s: float = 1.0) -> CabinetRunner:
+    """The running loop of ``engine``: sensors polled at ``settings.io_poll_hz``, time rules every ``tick_period_s``.
+    ``async with build_runner(settings, engine):`` runs the cabinet."""
+    return CabinetRunner(engine, poll_period_s=1 / settings.io_poll_hz, tick_period_s=tick_period_s)

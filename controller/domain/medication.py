@@ -66,6 +66,7 @@ class Medication:
     hazardous: bool = False
     refrigerated: bool = False
     neuromuscular_blocker: bool = False
+    critical_override: bool = False  # removable without an order in critical-override mode (rescue drugs)
     alternate_ndcs: tuple[Ndc, ...] = field(default=())
 
     @property

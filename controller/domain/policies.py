@@ -201,9 +201,10 @@ def authorise_removal(
 ) -> RemovalAuthorisation:
     """Decide whether ``user`` may remove ``medication``, and on what terms.
 
-    Against a verified active order: allowed, capped by the order. In a non-profiled area or in critical-override
-    mode: allowed without an order (still recorded and flagged). Otherwise only by override: the item must be on
-    the override list, the user must hold the override privilege and give a listed reason.
+    Against a verified active order: allowed, capped by the order. In a non-profiled area: allowed without an
+    order. In critical-override mode: items flagged ``critical_override`` without an order (flagged for review).
+    Otherwise only by override: the item must be on the override list, the user must hold the override privilege
+    and give a listed reason.
     """
     check_privilege(user, Privilege.REMOVE)
     check_item_access(user, medication)
@@ -226,7 +227,17 @@ def authorise_removal(
     if not profiled_area:
         return RemovalAuthorisation(is_override=False, reason=None, max_quantity=None)
     if critical_override_mode:
-        return RemovalAuthorisation(is_override=True, reason=override_reason, max_quantity=None)
+        if medication.critical_override:
+            return RemovalAuthorisation(is_override=True, reason=override_reason, max_quantity=None)
+        if override_reason is None:
+            # The mode releases a short list (the formulary's rescue drugs); anything else still needs an order,
+            # or an ordinary override with a listed reason: the mode never makes the cabinet stricter.
+            raise SafetyError(
+                "policy.critical_override_not_listed",
+                f"{medication.display_name} is not on the critical-override list; it needs a pharmacist-verified "
+                "order or an override from the override list with a reason",
+                item=medication.id,
+            )
     return _authorise_override(policy, user, medication, override_reason)
 
 

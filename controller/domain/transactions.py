@@ -49,6 +49,9 @@ class EventType(StrEnum):
     WASTE_PENDING = "dose.waste_pending"  # deferred to the pending-waste list, or its witness step was cancelled
     WASTE_OVERDUE = "dose.waste_overdue"  # not recorded by the end of the shift: escalated to pharmacy
     STOCK_SHORT_DATED = "stock.short_dated"  # a lot stocked close to its expiry (a warning, not a refusal)
+    VIAL_FILLED = "fill.completed"  # a counting-robot vial fill, counted and labelled (pharmacy stock, no pocket)
+    QUARANTINE_REVIEWED = "stock.quarantine_reviewed"  # a pharmacist released or condemned a quarantined lot
+    DEVICE_FAULT = "device.fault"  # a board fault bit rose: watchdog expired, board restarted, over-current ...
 
     @property
     def moves_stock(self) -> bool:

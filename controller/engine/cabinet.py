@@ -37,15 +37,19 @@ from controller.engine.commands import (
     EnterCount,
     Login,
     Logout,
+    ScanRemoved,
     SelectItem,
     StartPull,
     Take,
     Tick,
 )
+from controller.engine.package_scan import check_package, read_package
+from controller.engine.restock import device_missing, read_scan
 from controller.engine.robot_fill import CountingRobot, PharmacyWorkflows
 from controller.engine.witness import ClinicalWorkflows
 from controller.errors import (
     CommunicationError,
+    ConfigurationError,
     ControllerError,
     DeviceFaultError,
     SafetyError,
@@ -80,6 +84,9 @@ _EXPECTED = (SafetyError, VerificationError, DeviceFaultError, CommunicationErro
 
 class CabinetEngine:
     """One cabinet's session, compartments and pulls, over one I/O board and one store. One event loop."""
+
+    # Unlocks and relocks commanded so far: a snapshot read before the latest one is stale (``handle_snapshot``).
+    actuations = 0
 
     def __init__(
         self,
@@ -141,6 +148,7 @@ class CabinetEngine:
             else:
                 self.unlock_chain[slot.pocket_id] = (slot.drawer_id,)
         self.slots = {slot.pocket_id: slot for slot in slots}
+        self.scanner = scanner
         # Workflows beyond login and pull live in their own modules and register their commands here
         # (``register``); they run with an active session, after the activity timer is reset.
         self._handlers: dict[type[Any], Callable[[Any], Awaitable[CommandResult]]] = {}
@@ -196,11 +204,17 @@ class CabinetEngine:
             return CommandResult.from_error(error)
         return await self.handle_snapshot(snapshot)
 
-    async def handle_snapshot(self, snapshot: BoardSnapshot) -> CommandResult:
-        """Diff the sensors against the compartments and fire opened / closed / latched; record the outcomes."""
+    async def handle_snapshot(self, snapshot: BoardSnapshot, *, actuations: int | None = None) -> CommandResult:
+        """Diff the sensors against the compartments and fire opened / closed / latched; record the outcomes.
+        ``actuations``: ``self.actuations`` when the read started (the running loop's poller); a read from before
+        the latest unlock or relock is dropped, since its stale "latched" would undo that unlock."""
         async with self._lock:
+            if actuations is not None and actuations != self.actuations:
+                return CommandResult.success(recorded=0, stale=True)
             try:
-                return self._apply_snapshot(snapshot)
+                result = self._apply_snapshot(snapshot)
+                await self._confirm_latched(snapshot)
+                return result
             except _EXPECTED as error:
                 return CommandResult.from_error(error)
 
@@ -231,6 +245,8 @@ class CabinetEngine:
         if isinstance(command, EnterCount):
             decision = pull.count_entered(now=self.clock.now(), count=command.count)
             return await self._after_step(pull, decision)
+        if isinstance(command, ScanRemoved):
+            return await self._scan_removed(pull, command)
         if isinstance(command, Take):
             return self._take(pull, command)
         if isinstance(command, CancelPull):
@@ -385,6 +401,28 @@ class CabinetEngine:
             return await self._unlock(pull, sealed)
         return self._result(decision, sealed, pull)
 
+    async def _scan_removed(self, pull: Pull, command: ScanRemoved) -> CommandResult:
+        """Read the removed package from the scanner and let the pull judge it (a refusal is recorded)."""
+        if self.scanner is None:
+            return device_missing("scanner")
+        if pull.item is None or pull.state is not PullState.OPEN:
+            decision = pull.package_scanned(now=self.clock.now(), scan=None)
+            return self._result(decision, [], pull)
+        scan = await read_scan(self.scanner, command.timeout_s)
+        now = self.clock.now()
+        with self.db.read() as session:
+            check = check_package(
+                session,
+                read_package(scan),
+                pull.item.medication,
+                today=now.date(),
+                short_dated_warning=self.settings.short_dated_warning,
+                pocket_id=pull.item.pocket_id,
+            )
+        decision = pull.package_scanned(now=now, scan=check.package(), quarantined=check.quarantined)
+        result = self._result(decision, self._commit(decision.outcomes), pull)
+        return replace(result, data={**result.data, "scan": check.view()})
+
     def _take(self, pull: Pull, command: Take) -> CommandResult:
         now = self.clock.now()
         item = pull.item
@@ -393,7 +431,7 @@ class CabinetEngine:
             # Validate before anything moves: the non-expired lots must hold what is being taken.
             with self.db.read() as session:
                 lots = state.usable_lots(session, item.pocket_id, now.date())
-            plan = state.fefo_split(lots, command.quantity)
+            plan = _plan(lots, command.quantity, pull.scanned.lot_number if pull.scanned else None)
             if plan is None:
                 available = sum(lot.quantity for lot in lots)
                 return CommandResult.refuse(
@@ -455,22 +493,48 @@ class CabinetEngine:
                 await self._io(self.board.ensure_lid_unlocked(address.drawer, address.pocket, self.hold_s))
         except (DeviceFaultError, CommunicationError) as error:
             return error
+        except ValueError as error:  # the board has no such latch: the layout and the hardware disagree
+            return ConfigurationError(
+                "config.invalid",
+                f"{compartment.id} maps to {address}, which the I/O board does not have: {error}",
+                compartment=compartment.id,
+            )
+        finally:
+            self.actuations += 1
+        return None
+
+    async def _lock_compartment(self, compartment: Compartment) -> ControllerError | None:
+        address = self.address[compartment.id]
+        try:
+            if address.pocket is None:
+                await self._io(self.board.ensure_locked(address.drawer))
+            else:
+                await self._io(self.board.ensure_lid_locked(address.drawer, address.pocket))
+        except (DeviceFaultError, CommunicationError) as error:
+            return error
+        finally:
+            self.actuations += 1
         return None
 
     async def _relock(self, chain: Sequence[Compartment]) -> None:
         """After a failed unlock further in, lock again what was already released (the safe direction)."""
         for compartment in chain:
-            if compartment.state is not C.UNLOCKED:
+            # One that does not lock stays unlocked until its hold runs out; the next snapshot sees it latch.
+            if compartment.state is C.UNLOCKED and await self._lock_compartment(compartment) is None:
+                compartment.latched(now=self.clock.now())
+
+    async def _confirm_latched(self, snapshot: BoardSnapshot) -> None:
+        """A compartment shut after use must latch. Where the snapshot says it has not, command the lock; a board
+        that cannot confirm it puts the compartment at fault (an alarm entry), and it is not unlocked again until
+        serviced."""
+        for compartment in self.compartments.by_id.values():
+            if compartment.state is not C.CLOSED or self._reading(snapshot, compartment.id) != (False, False):
                 continue
-            address = self.address[compartment.id]
-            try:
-                if address.pocket is None:
-                    await self._io(self.board.ensure_locked(address.drawer))
-                else:
-                    await self._io(self.board.ensure_lid_locked(address.drawer, address.pocket))
-            except (DeviceFaultError, CommunicationError):
-                continue  # it stays unlocked until its hold runs out; the next snapshot sees it latch
-            compartment.latched(now=self.clock.now())
+            error = await self._lock_compartment(compartment)
+            if error is None:
+                compartment.latched(now=self.clock.now())
+            elif error.code == "device.lock_not_engaged":
+                self._commit(compartment.latch_failed(now=self.clock.now()).outcomes)
 
     def _release_unlocked(self, chain: Sequence[Compartment]) -> None:
         for compartment in chain:
@@ -601,7 +665,8 @@ class CabinetEngine:
         if outcome.kind is OutcomeKind.DOSE_REMOVED and outcome.quantity_actual:
             assert outcome.pocket_id is not None
             lots = state.usable_lots(session, outcome.pocket_id, self.clock.now().date())
-            plan = state.fefo_split(lots, outcome.quantity_actual)
+            scanned = outcome.details.get("scanned")
+            plan = _plan(lots, outcome.quantity_actual, scanned.get("lot") if isinstance(scanned, dict) else None)
             if plan is None:
                 raise SafetyError(
                     "inventory.negative_quantity",
@@ -668,6 +733,17 @@ class CabinetEngine:
             assert decision.refusal is not None
             return CommandResult.refused(decision.refusal, **data)
         return CommandResult(True, data)
+
+
+def _plan(
+    lots: list[state.LotStock], quantity: int, scanned_lot: str | None
+) -> list[tuple[state.LotStock, int]] | None:
+    """Which lots a removal comes from: the scanned package's lot when it holds enough, otherwise FEFO."""
+    if scanned_lot is not None:
+        chosen = [lot for lot in lots if lot.lot_number == scanned_lot and lot.quantity >= quantity]
+        if chosen:
+            return [(chosen[0], quantity)]
+    return state.fefo_split(lots, quantity)
 
 
 def _failure_cause(error: ControllerError) -> UnlockFailure:

@@ -57,6 +57,13 @@ class Take:
 
 
 @dataclass(frozen=True, slots=True)
+class ScanRemoved:
+    """Scan the package just taken from the open pocket (required when ``FsmSettings.scan_removed_package``)."""
+
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class CancelPull:
     pass
 
@@ -74,7 +81,7 @@ class Tick:
     """Let time-driven rules run now (inactivity logoff, drawer left open)."""
 
 
-Command = Login | Logout | StartPull | SelectItem | EnterCount | Take | CancelPull | AccountFor | Tick
+Command = Login | Logout | StartPull | SelectItem | EnterCount | ScanRemoved | Take | CancelPull | AccountFor | Tick
 
 
 @dataclass(frozen=True, slots=True)

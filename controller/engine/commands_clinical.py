@@ -20,6 +20,7 @@ class WitnessFor(StrEnum):
     WASTE = "waste"
     RETURN = "return"
     DISCREPANCY = "discrepancy"  # a resolution waiting for its witness
+    RESTOCK = "restock"  # a controlled restock in AWAITING_WITNESS (``restock.py`` joins the desk)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ records. Each is registered on the engine by its workflow module and returns a `
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from controller.fsm.workflows.count import CountKind
 from controller.fsm.workflows.restock import RestockKind
@@ -50,12 +51,23 @@ class CancelRestock:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class SignRestockWitness:
+    """A second person signs, at the cabinet, for the controlled restock waiting in awaiting_witness (PIN and/or
+    badge): the witness step is opened if it is not, and signed."""
+
+    user_id: str
+    pin: str | None = None
+    badge: str | None = None
+
+
 # --- counts --------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class StartCount:
-    """A blind count. ``pocket_ids`` None: every controlled pocket of the cabinet."""
+    """A blind count. ``pocket_ids`` None: every controlled pocket of the cabinet. The first pocket is unlocked;
+    each of the others is unlocked once the one before it is counted."""
 
     kind: CountKind = CountKind.SHIFT_CHANGE
     pocket_ids: tuple[str, ...] | None = None
@@ -63,8 +75,15 @@ class StartCount:
 
 @dataclass(frozen=True, slots=True)
 class EnterPocketCount:
+    """What the person sees in the open pocket (blind: the expected number is never shown)."""
+
     pocket_id: str
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockCountPocket:
+    """Unlock the count's next pocket again (its unlock failed, or the hold ran out before it was opened)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +103,40 @@ class RecallLot:
     reason: str = "recall"
 
 
+class QuarantineDecision(StrEnum):
+    RELEASE = "release"  # back into service: the lot is usable (pullable) again
+    DESTROY = "destroy"  # stays blocked until it is unloaded and destroyed (or returned as the recall says)
+
+
+class QuarantineReviewReason(StrEnum):
+    """Why a pharmacist decided as they did (reason codes, not free text; the note says more)."""
+
+    WITHIN_STABILITY_DATA = "within_stability_data"  # the maker's stability data covers the excursion
+    OUTSIDE_STABILITY_DATA = "outside_stability_data"  # beyond it, or no data for that temperature and time
+    RECALL_WITHDRAWN = "recall_withdrawn"  # the maker or FDA withdrew the recall (the note names the notice)
+    RECALLED = "recalled"  # the recall stands
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewQuarantine:
+    """A pharmacist reviews one quarantined lot (``quarantine_id`` from the recall, the excursion or
+    ``ListQuarantines``): release it, or destroy it. ``reason`` is a ``QuarantineReviewReason`` value."""
+
+    quarantine_id: int
+    decision: QuarantineDecision
+    reason: str | None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuarantines:
+    """Lots of this cabinet still blocked (awaiting review, or condemned and not yet unloaded), with where they sit."""
+
+
 @dataclass(frozen=True, slots=True)
 class SetCriticalOverride:
-    """An administrator turns critical-override mode on or off (every removal then goes to review)."""
+    """An administrator turns critical-override mode on or off: while on, items on the formulary's
+    critical-override list are removed without an order, each removal going to pharmacist review."""
 
     enabled: bool
     reason: str = ""

@@ -5,8 +5,9 @@ restocks, with one ``stock.quarantined`` entry and the unload list of where it s
 (``check_environment`` reads the I/O board's environment sensors; a temperature outside 2-8 °C for longer than
 ``excursion_limit``, default 30 min, quarantines every lot in the refrigerator pockets pending pharmacist review:
 one ``environment.temperature_excursion`` entry and one ``stock.quarantined`` entry per lot); and
-critical-override mode (an administrator turns it on or off, one ``configuration.changed`` entry; while on, every
-pull goes through the pull machine's critical-override authorisation and into the review queue).
+critical-override mode (an administrator turns it on or off, one ``configuration.changed`` entry; while on, the
+items the formulary flags ``critical_override`` (rescue drugs) may be pulled without an order, each into the
+review queue, and anything else still needs its order or an ordinary override: ``policies.authorise_removal``).
 
 Expired lots need no row: ``engine_state.usable_lots`` skips them, as it skips quarantined ones, so FEFO never
 picks either and a pocket holding nothing else refuses the pull (``quarantine.no_usable_stock``).
@@ -14,8 +15,11 @@ picks either and a pocket holding nothing else refuses the pull (``quarantine.no
 Downtime: the cabinet has no link to a hospital server yet; everything here runs from the local store, which is
 what it would keep doing while such a link is down.
 
-Not responsible for: releasing a hold after pharmacist review (left for the review module), or the sensor poll
-loop (a caller runs ``check_environment`` periodically, as it calls ``poll``).
+Each hold's id (``quarantine_id``) comes back with the recall and the excursion; a pharmacist releases or
+condemns it with ``ReviewQuarantine`` (``quarantine_review.py``, registered here).
+
+Not responsible for: the review rules (``quarantine_review.py``), or the sensor poll loop (a caller runs
+``check_environment`` periodically, as it calls ``poll``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from controller.domain.transactions import EventType, LedgerRecord
 from controller.domain.users import Privilege
 from controller.engine.commands import CommandResult
 from controller.engine.commands_pharmacy import RecallLot, SetCriticalOverride
+from controller.engine.quarantine_review import HoldKind, QuarantineReview, where_lot_sits
 from controller.errors import ControllerError, InvalidIdentifierError
 from controller.store import repositories as repo
 from controller.store.engine_state import QUARANTINE_ACTIVE
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session as DbSession
 
     from controller.engine.cabinet import CabinetEngine
+    from controller.hardware.io_board.interface import EnvironmentReading
 
 FRIDGE_LOW_C = 2.0
 FRIDGE_HIGH_C = 8.0
@@ -62,6 +68,7 @@ class QuarantineWorkflow:
     def register(self) -> None:
         self.engine.register(RecallLot, self.recall)
         self.engine.register(SetCriticalOverride, self.set_critical_override)
+        QuarantineReview(self.engine, excursion_ongoing=lambda: self.fridge.since is not None).register()
 
     def _append(self, session: DbSession, record: LedgerRecord) -> int:
         return self.engine.ledger.append(session, record).seq
@@ -91,7 +98,7 @@ class QuarantineWorkflow:
             medication = repo.medication_by_ndc_digits(session, digits)
             if medication is None:
                 return CommandResult.refuse("engine.item_not_stocked", f"no formulary item carries NDC {ndc}", ndc=ndc)
-            unload = self._where(session, medication.id, command.lot_number)
+            unload = where_lot_sits(session, e, medication.id, command.lot_number, None)
             seq = self._append(
                 session,
                 LedgerRecord(
@@ -103,40 +110,35 @@ class QuarantineWorkflow:
                     details=self._details("stock.recalled", ndc=digits, unload=unload),
                 ),
             )
-            session.add(
-                QuarantinedLotRow(
-                    cabinet_id=e.cabinet_id,
-                    item_id=medication.id,
-                    lot_number=command.lot_number,
-                    pocket_id=None,
-                    ndc=digits,
-                    reason=command.reason,
-                    quarantined_by=user.id,
-                    quarantined_at=e.clock.now(),
-                    ledger_seq=seq,
-                    status=QUARANTINE_ACTIVE,
-                )
+            row = QuarantinedLotRow(
+                cabinet_id=e.cabinet_id,
+                item_id=medication.id,
+                lot_number=command.lot_number,
+                pocket_id=None,
+                ndc=digits,
+                reason=command.reason,
+                quarantined_by=user.id,
+                quarantined_at=e.clock.now(),
+                ledger_seq=seq,
+                status=QUARANTINE_ACTIVE,
             )
-        return CommandResult.success(item_id=medication.id, lot=command.lot_number, unload=unload, ledger_seqs=[seq])
-
-    def _where(self, session: DbSession, item_id: str, lot_number: str) -> list[dict[str, Any]]:
-        """The unload list: every pocket of this cabinet holding units of the item's lot."""
-        pockets = [s.pocket_id for s in self.engine.slots.values() if s.item_id == item_id]
-        rows = session.execute(
-            select(PocketLotRow).where(
-                PocketLotRow.pocket_id.in_(pockets), PocketLotRow.lot_number == lot_number, PocketLotRow.quantity > 0
-            )
-        ).scalars()
-        return [{"pocket_id": r.pocket_id, "lot": r.lot_number, "quantity": r.quantity} for r in rows]
+            session.add(row)
+            session.flush()
+            quarantine_id = row.id
+        return CommandResult.success(
+            quarantine_id=quarantine_id, item_id=medication.id, lot=command.lot_number, unload=unload, ledger_seqs=[seq]
+        )
 
     # --- refrigerator ----------------------------------------------------------------------------------------------
 
-    async def check_environment(self) -> CommandResult:
-        """Read the environment sensors once and act on the refrigerator temperature (run periodically)."""
+    async def check_environment(self, reading: EnvironmentReading | None = None) -> CommandResult:
+        """Act on the refrigerator temperature (run periodically): ``reading`` is the environment block of the
+        latest snapshot (the running loop), or None to read the environment sensors once."""
         e = self.engine
         async with e._lock:
             try:
-                reading = await e._io(e.board.read_environment())
+                if reading is None:
+                    reading = await e._io(e.board.read_environment())
             except ControllerError as error:
                 return CommandResult.from_error(error)
             now = e.clock.now()
@@ -199,21 +201,24 @@ class QuarantineWorkflow:
                             details=self._details("stock.quarantined", pending="pharmacist_review"),
                         ),
                     )
-                    session.add(
-                        QuarantinedLotRow(
-                            cabinet_id=e.cabinet_id,
-                            item_id=slot.item_id,
-                            lot_number=lot.lot_number,
-                            pocket_id=slot.pocket_id,
-                            ndc=None,
-                            reason="temperature_excursion",
-                            quarantined_by=None,
-                            quarantined_at=now,
-                            ledger_seq=seq,
-                            status=QUARANTINE_ACTIVE,
-                        )
+                    row = QuarantinedLotRow(
+                        cabinet_id=e.cabinet_id,
+                        item_id=slot.item_id,
+                        lot_number=lot.lot_number,
+                        pocket_id=slot.pocket_id,
+                        ndc=None,
+                        reason=HoldKind.EXCURSION.value,
+                        quarantined_by=None,
+                        quarantined_at=now,
+                        ledger_seq=seq,
+                        status=QUARANTINE_ACTIVE,
                     )
-                    held.append({"pocket_id": slot.pocket_id, "lot": lot.lot_number, "quantity": lot.quantity})
+                    session.add(row)
+                    session.flush()
+                    held.append(
+                        {"pocket_id": slot.pocket_id, "lot": lot.lot_number, "quantity": lot.quantity,
+                         "quarantine_id": row.id}
+                    )  # fmt: skip
         return held
 
     # --- critical override -----------------------------------------------------------------------------------------

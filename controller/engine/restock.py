@@ -7,12 +7,16 @@ quarantined units do not count towards par but do take up room); starting a ``Re
 unlocking its pocket (the compartments then follow the sensors through the engine's snapshots, as for a pull);
 reading the scanner; refusing a quarantined lot before the machine sees it; and recording every outcome (the
 machine refuses wrong items, expired lots and duplicate serials, warns short-dated ones and records the custody
-source of controlled stock). Also the two helpers the other pharmacy modules share: ``unlock_pocket`` and
-``commit`` (stock outcomes through the inventory store, everything else through the engine's recorder).
+source of controlled stock). The witness of a controlled restock when the policy lists ``CONTROLLED_RESTOCK``:
+the machine waits in ``awaiting_witness`` with nothing stocked yet; ``SignRestockWitness`` (or ``BeginWitness``
+of kind ``restock`` then ``SignWitness``) goes through the cabinet's one witness desk, so the witness's PIN or
+badge is checked by ``CabinetEngine.present_credentials`` and judged by ``Session.witness_sign``
+(``policies.check_witness``: not the actor, holds the witness privilege, usable), a wrong PIN counts toward the
+witness's own lockout, and the signature goes on every lot's entry next to the custody source. Also the two
+helpers the other pharmacy modules share: ``unlock_pocket`` and ``commit`` (stock outcomes through the inventory
+store, everything else through the engine's recorder).
 
-Not responsible for: the witness signature of a controlled restock when a policy asks for one (the machine waits
-in ``awaiting_witness``; the witness sub-flow is the session's and comes with the witness module), or the camera
-path (issue 5).
+Not responsible for: who may witness (the session and the policies), or the camera path (issue 5).
 """
 
 from __future__ import annotations
@@ -24,19 +28,30 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from controller.engine.commands import CommandResult
+from controller.engine.commands_clinical import SignWitness, WitnessFor
 from controller.engine.commands_pharmacy import (
     CancelRestock,
     CountBack,
     FinishRestock,
     ScanPackage,
     ShowPickList,
+    SignRestockWitness,
     StartRestock,
 )
 from controller.engine.package_scan import check_package, read_package
 from controller.errors import CommunicationError, DeviceFaultError
-from controller.fsm.base import Outcome, OutcomeKind
-from controller.fsm.compartment import CompartmentState, UnlockFailure, UnlockGrant
-from controller.fsm.workflows.restock import PickLine, Restock, RestockKind, Restocks, RestockState
+from controller.fsm.base import Outcome, OutcomeKind, WitnessSignature
+from controller.fsm.compartment import Compartment, CompartmentState, UnlockFailure, UnlockGrant
+from controller.fsm.workflows.restock import (
+    RESTOCK_WITNESS,
+    PackageScan,
+    PickLine,
+    Restock,
+    RestockKind,
+    Restocks,
+    RestockState,
+    ScanVerdict,
+)
 from controller.hardware.scanner.interface import Scanner
 from controller.store import engine_state as state
 from controller.store.inventory import StockChange, list_pockets
@@ -44,6 +59,7 @@ from controller.store.ledger import SealedEntry
 
 if TYPE_CHECKING:
     from controller.engine.cabinet import CabinetEngine
+    from controller.engine.witness import WitnessDesk
 
 STOCK_KINDS = frozenset({OutcomeKind.STOCK_RESTOCKED, OutcomeKind.STOCK_LOADED, OutcomeKind.STOCK_UNLOADED})
 
@@ -74,20 +90,36 @@ def commit(engine: CabinetEngine, outcomes: Sequence[Outcome]) -> list[SealedEnt
     return sealed
 
 
+def released_for(compartment: Compartment, session_id: int, workflow_id: str) -> bool:
+    """Already unlocked (or open) for this very workflow in this session: the drawer of the previous pocket of the
+    same count, or of the previous attempt of the same restock."""
+    grant = compartment.grant
+    return (
+        compartment.state in (CompartmentState.UNLOCKED, CompartmentState.OPEN)
+        and grant is not None
+        and grant.workflow_id == workflow_id
+        and grant.session_id == session_id
+    )
+
+
 async def unlock_pocket(engine: CabinetEngine, pocket_id: str, purpose: str, workflow_id: str) -> CommandResult:
     """Unlock the compartments guarding ``pocket_id``, outermost first, for the logged-in user (the engine's unlock
     chain and actuation; a failure further in locks again what was released). The person then opens and closes
-    them; ``CabinetEngine.handle_snapshot`` follows that as it does for a pull."""
+    them; ``CabinetEngine.handle_snapshot`` follows that as it does for a pull. A compartment still released for
+    another workflow is locked first and released again under this one's grant, so every opening names the
+    workflow it was for."""
     chain = [engine.compartments[cid] for cid in engine.unlock_chain[pocket_id]]
     refusal = engine.unaccounted_refusal()
     if refusal is not None:
         return refusal
     user = engine.session.user
     assert user is not None
+    session_id = engine.session.session_id
+    await engine._relock([c for c in chain if not released_for(c, session_id, workflow_id)])
     now = engine.clock.now()
     for compartment in chain:
-        if compartment.state is CompartmentState.UNLOCKED:
-            continue  # still released from the previous step of the same workflow
+        if released_for(compartment, session_id, workflow_id):
+            continue
         if compartment.state is not CompartmentState.LOCKED:
             return CommandResult.refuse(
                 "fsm.event_not_allowed",
@@ -95,9 +127,9 @@ async def unlock_pocket(engine: CabinetEngine, pocket_id: str, purpose: str, wor
                 compartment=compartment.id,
             )
     for compartment in chain:
-        if compartment.state is CompartmentState.UNLOCKED:
+        if released_for(compartment, session_id, workflow_id):
             continue
-        grant = UnlockGrant(engine.session.session_id, user.id, compartment.id, purpose, workflow_id)
+        grant = UnlockGrant(session_id, user.id, compartment.id, purpose, workflow_id)
         requested = compartment.unlock_requested(now=now, session=engine.session, grant=grant)
         if requested.refused:
             engine._release_unlocked(chain)
@@ -177,6 +209,7 @@ class RestockWorkflow:
         e.register(ScanPackage, self.scan)
         e.register(FinishRestock, self.finish)
         e.register(CancelRestock, self.cancel)
+        e.register(SignRestockWitness, self.sign_witness)
 
     def _result(self, restock: Restock, ok: bool, sealed: Sequence[SealedEntry], refusal: Any = None,
                 **extra: Any) -> CommandResult:  # fmt: skip
@@ -285,9 +318,45 @@ class RestockWorkflow:
             )
             return CommandResult(False, {"scan": check.view(), "ledger_seqs": [s.seq for s in sealed]},
                                  result.code, result.detail, result.context)  # fmt: skip
+        beyond = self._unload_beyond_lot(restock, check.package(command.units))
+        if beyond is not None:
+            return beyond
         decision = restock.scanned(now=now, scan=check.package(command.units))
         sealed = commit(e, decision.outcomes)
         return self._result(restock, decision.accepted, sealed, decision.refusal, scan=check.view())
+
+    def _unload_beyond_lot(self, restock: Restock, package: PackageScan) -> CommandResult | None:
+        """Validate before anything moves: an unload takes from a lot no more than the pocket holds of it (or the
+        finish would be refused by the store after the machine had already finished, losing every scan)."""
+        lot = package.lot_number
+        if restock.line.kind is not RestockKind.UNLOAD or package.verdict is not ScanVerdict.MATCH or lot is None:
+            return None
+        e = self.engine
+        with e.db.read() as session:
+            pocket = next(p for p in list_pockets(session, e.cabinet_id) if p.pocket_id == restock.line.pocket_id)
+        on_hand = sum(held.quantity for held in pocket.lots if held.lot_number == lot)
+        taking = package.quantity + sum(p.quantity for p in restock.packages if p.lot_number == lot)
+        if taking <= on_hand:
+            return None
+        refused = Outcome(
+            OutcomeKind.SCAN_REFUSED,
+            e.clock.now(),
+            actor_id=restock.actor.id,
+            item_id=restock.line.medication.id,
+            pocket_id=restock.line.pocket_id,
+            lot_number=lot,
+            reason_code="beyond_lot",
+            details={"restock_id": restock.id, "on_hand": on_hand, "unloading": taking},
+        )
+        commit(e, [refused])
+        return CommandResult.refuse(
+            "inventory.negative_quantity",
+            f"pocket {restock.line.pocket_id} holds {on_hand} of lot {lot}; cannot unload {taking}",
+            pocket=restock.line.pocket_id,
+            lot=lot,
+            on_hand=on_hand,
+            change=-taking,
+        )
 
     async def finish(self, command: FinishRestock) -> CommandResult:
         restock = self._active()
@@ -295,7 +364,51 @@ class RestockWorkflow:
             return restock
         decision = restock.finish(now=self.engine.clock.now())
         sealed = commit(self.engine, decision.outcomes)
+        if decision.accepted and restock.state is RestockState.AWAITING_WITNESS:
+            self._witness_desk()
+            return self._result(restock, True, sealed, next="a second person signs: SignRestockWitness")
         return self._result(restock, decision.accepted, sealed, decision.refusal)
+
+    # --- the witness of a controlled restock --------------------------------------------------------------------
+
+    def _witness_desk(self) -> WitnessDesk:
+        """The cabinet's one witness desk. It is built after the pharmacy workflows (``CabinetEngine.__init__``),
+        so the restock joins it as a target the first time a restock waits for a witness."""
+        desk = self.engine.clinical.witness
+        if WitnessFor.RESTOCK not in desk.targets:
+            desk.add_target(WitnessFor.RESTOCK, self)
+        return desk
+
+    async def sign_witness(self, command: SignRestockWitness) -> CommandResult:
+        """Open the witness step for the waiting restock (unless it is open) and sign it, in one command."""
+        restock = self._active()
+        if isinstance(restock, CommandResult):
+            return restock
+        desk = self._witness_desk()
+        desk.reconcile()
+        step = desk.step
+        if step is None or step.kind is not WitnessFor.RESTOCK or step.target_id != restock.id:
+            begun = desk.begin(WitnessFor.RESTOCK, restock.id)
+            if not begun.ok:
+                return begun
+        return await desk.sign(SignWitness(command.user_id, pin=command.pin, badge=command.badge))
+
+    def witness_action(self, target_id: str | None) -> tuple[str, str] | CommandResult:
+        restock = self.current
+        if restock is None or restock.state is not RestockState.AWAITING_WITNESS or target_id not in (None, restock.id):
+            return CommandResult.refuse("engine.no_workflow", "no restock is waiting for a witness")
+        return restock.id, RESTOCK_WITNESS
+
+    async def witness_signed(self, target_id: str, signature: WitnessSignature) -> CommandResult:
+        restock = self.current
+        if restock is None or restock.id != target_id:
+            return CommandResult.refuse("engine.no_workflow", "the restock that waited for this witness has ended")
+        decision = restock.witness_signed(now=self.engine.clock.now(), signature=signature)
+        sealed = commit(self.engine, decision.outcomes)
+        return self._result(restock, decision.accepted, sealed, decision.refusal)
+
+    def witness_cancelled(self, target_id: str, *, abandoned: bool) -> list[SealedEntry]:
+        return []  # the restock keeps waiting (nothing is stocked until signed); it may be signed again or cancelled
 
     async def cancel(self, command: CancelRestock) -> CommandResult:
         restock = self._active()

@@ -10,11 +10,11 @@ count by the pill counter or the dispense by the canister robot; for schedule II
 vial is poured back into the hopper and the counter tallies it: a count to a target it cannot reach stops with
 the hopper empty at the true number; ``SecondCounter`` is the seam where the tray-camera count of issue 5 plugs
 in), a mismatch refused (``fill.count_mismatch``) and recorded with both numbers; the label printed and confirmed
-by the printer (a printer fault refuses the fill and nothing is recorded as filled); the fill entry last.
+by the printer (a printer fault refuses the fill and nothing is recorded as filled); the fill entry last, as a
+``fill.completed`` entry (``EventType.VIAL_FILLED``) with the count, lot, expiry, serial and second count.
 
 Not responsible for: the prescription itself (the caller passes the Rx number and the patient line of the label),
-or stock of the pharmacy's bottles (they are not cabinet pockets). The fill is written as ``count.entered`` with
-``details.kind = "fill.completed"`` until the ledger has an event type of its own for fills (a domain change).
+or stock of the pharmacy's bottles (they are not cabinet pockets, so a fill carries no quantity change).
 """
 
 from __future__ import annotations
@@ -302,7 +302,7 @@ class RobotFillWorkflow:
             self.current = None
             return self._refuse(fill.command, error, stage="label", fill_id=fill.id)
         seq = self._record(
-            EventType.COUNT_ENTERED,
+            EventType.VIAL_FILLED,
             "fill.completed",
             fill.command,
             quantity_expected=fill.command.quantity,

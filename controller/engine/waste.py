@@ -32,6 +32,7 @@ from controller.engine.witness import WitnessDesk, record
 from controller.fsm.base import Decision, WitnessSignature
 from controller.fsm.workflows.waste import RemovedDose, Waste, Wastes, WasteState
 from controller.store import engine_state as state
+from controller.store.json_fields import DetailField
 from controller.store.ledger import SealedEntry
 from controller.store.models import LedgerEntryRow, PendingWasteRow
 
@@ -77,10 +78,12 @@ def find_removal(engine: CabinetEngine, pull_id: str) -> Removal | None:
             .where(
                 LedgerEntryRow.cabinet_id == engine.cabinet_id,
                 LedgerEntryRow.event_type.in_(kinds),
-                LedgerEntryRow.body.contains(pull_id),
+                DetailField("pull_id") == pull_id,
             )
-            .order_by(LedgerEntryRow.seq)
+            # No ORDER BY in SQL: with one, SQLite (without ANALYZE statistics) prefers the (cabinet, seq) index
+            # and reads the whole ledger; a pull has a handful of entries, sorted here.
         ).all()
+    rows = sorted(rows, key=lambda row: int(row.seq))
     removed: list[dict[str, Any]] = []
     seqs: list[int] = []
     returned = 0

@@ -28,6 +28,7 @@ class FsmSettings:
     stop_pull_on_count_mismatch: bool = False  # False: the discrepancy is raised and the pull continues
     open_cs_discrepancy_blocks_pulls: bool = True  # the user with an open CS discrepancy may not pull from it
     removal_witness_schedules: frozenset[DeaSchedule] = field(default=frozenset())  # e.g. {II} to witness CII pulls
+    scan_removed_package: bool = False  # True: each removed package is scanned before the quantity is entered
     # return and restock
     return_sealed_to_pocket: bool = False
     short_dated_warning: timedelta = timedelta(days=30)

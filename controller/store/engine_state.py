@@ -37,6 +37,7 @@ from controller.store.repositories import medication_from_row
 
 OPEN = "open"
 QUARANTINE_ACTIVE = "active"  # a quarantined_lots row that still blocks its lot
+QUARANTINE_RELEASED = "released"  # released by a pharmacist after review: the lot is usable again
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -17,7 +17,7 @@ from controller.domain.ndc import Ndc
 from controller.errors import ConfigurationError, ControllerError
 
 _TEXT_FIELDS = ("id", "ndc", "generic_name", "display_name", "strength", "dosage_form", "route", "unit")
-_FLAGS = ("high_alert", "lasa", "hazardous", "refrigerated", "neuromuscular_blocker")
+_FLAGS = ("high_alert", "lasa", "hazardous", "refrigerated", "neuromuscular_blocker", "critical_override")
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,3 +45,32 @@ def _postgresql(element: BodyField, _compiler: Any, **_kw: Any) -> str:
 @compiles(BodyField)
 def _default(element: BodyField, compiler: Any, **_kw: Any) -> str:
     raise NotImplementedError(f"ledger columns need SQLite or PostgreSQL, not {compiler.dialect.name}")
+
+
+class DetailField(ColumnElement[Any]):
+    """``body``'s ``details.<key>`` as text: the workflow ids (``pull_id``) that tie a removal to its waste and
+    return. An expression index on exactly this text (migration 0005) makes the look-up an index seek."""
+
+    inherit_cache = True
+    type = NullType()
+
+    def __init__(self, key: str) -> None:
+        if not key.isidentifier():
+            raise ValueError(f"unsafe JSON key {key!r}")
+        self.json_key = key
+
+
+def detail_sql(dialect: str, key: str) -> str:
+    """The SQL of ``DetailField(key)`` for ``dialect``; the migration builds its index from the same text."""
+    if not key.isidentifier():
+        raise ValueError(f"unsafe JSON key {key!r}")
+    if dialect == "sqlite":
+        return f"json_extract(body, '$.details.{key}')"
+    if dialect == "postgresql":
+        return f"((body::jsonb -> 'details') ->> '{key}')"
+    raise NotImplementedError(f"ledger look-ups need SQLite or PostgreSQL, not {dialect}")
+
+
+@compiles(DetailField)
+def _detail(element: DetailField, compiler: Any, **_kw: Any) -> str:
+    return detail_sql(compiler.dialect.name, element.json_key)

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from controller.store.json_fields import BodyField
+from controller.store.json_fields import BodyField, DetailField
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -71,6 +71,7 @@ class MedicationRow(Base):
     hazardous: Mapped[bool] = mapped_column(Boolean, default=False)
     refrigerated: Mapped[bool] = mapped_column(Boolean, default=False)
     neuromuscular_blocker: Mapped[bool] = mapped_column(Boolean, default=False)
+    critical_override: Mapped[bool] = mapped_column(Boolean, default=False)  # migration 0004
     ndcs: Mapped[list[MedicationNdcRow]] = relationship(back_populates="medication", cascade="all, delete-orphan")
 
 
@@ -201,6 +202,7 @@ class LedgerEntryRow(Base):
         Index("ix_ledger_entries_item", "item_id", "recorded_at"),
         Index("ix_ledger_entries_patient", "patient_id", "recorded_at"),
         Index("ix_ledger_entries_recorded_at", "recorded_at"),
+        Index("ix_ledger_entries_pull_id", DetailField("pull_id")),  # migration 0005
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     body: Mapped[str] = mapped_column(Text)
@@ -321,3 +323,8 @@ class QuarantinedLotRow(Base):
     quarantined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ledger_seq: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(20))
+    # The pharmacist review (migration 0004): "release" sets status released; "destroy" keeps the lot blocked.
+    review_decision: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    review_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

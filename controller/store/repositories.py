@@ -47,6 +47,7 @@ def save_medication(session: Session, medication: Medication) -> None:
         hazardous=medication.hazardous,
         refrigerated=medication.refrigerated,
         neuromuscular_blocker=medication.neuromuscular_blocker,
+        critical_override=medication.critical_override,
     )
     row.ndcs = [
         MedicationNdcRow(ndc=str(ndc), digits=ndc.digits, is_primary=ndc == medication.ndc)
@@ -75,6 +76,7 @@ def medication_from_row(row: MedicationRow) -> Medication:
         hazardous=row.hazardous,
         refrigerated=row.refrigerated,
         neuromuscular_blocker=row.neuromuscular_blocker,
+        critical_override=row.critical_override,
     )
 
 

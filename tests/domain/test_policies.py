@@ -7,7 +7,7 @@ test, so a change of behaviour shows up as a failing row. Refusals are checked b
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -351,6 +351,11 @@ def test_check_witness(case: WitnessCase, expected_code: str | None) -> None:
 
 ONDANSETRON = med("ondansetron", "ondansetron", display="ondansetron 4 mg/2 mL vial")
 NALOXONE = med("naloxone", "naloxone", brand="Narcan", display="naloxone 0.4 mg/mL vial")
+# On the formulary's critical-override list (NALOXONE above is only on the policy's override list).
+EPINEPHRINE = replace(
+    NALOXONE, id="epinephrine", generic_name="EPINEPHrine", brand_name="", display_name="EPINEPHrine 1 mg/mL vial",
+    critical_override=True,
+)  # fmt: skip
 OXYCODONE_TAB = med(
     "oxycodone-tab", "oxyCODONE", display="oxyCODONE 5 mg tablet", schedule=DeaSchedule.II, form="tablet"
 )
@@ -517,15 +522,32 @@ REMOVAL_TABLE = [
     ),
     pytest.param(Removal(ONDANSETRON, ONDANSETRON_VERIFIED, user=ADMIN), Refused(PRIV), id="admin"),
     pytest.param(Removal(ONDANSETRON, ONDANSETRON_VERIFIED, user=QA), Refused(PRIV), id="qa"),
-    # -- critical-override mode: not profile-restricted, every removal flagged for review
-    pytest.param(Removal(ONDANSETRON, critical=True), allowed(override=True), id="critical-no-order"),
+    # -- critical-override mode: the critical-override list without an order, every removal flagged for review
+    pytest.param(Removal(EPINEPHRINE, critical=True), allowed(override=True), id="critical-no-order"),
     pytest.param(
-        Removal(ONDANSETRON, critical=True, reason=OverrideReason.PHARMACY_CLOSED),
+        Removal(EPINEPHRINE, critical=True, reason=OverrideReason.PHARMACY_CLOSED),
         allowed(override=True, reason=OverrideReason.PHARMACY_CLOSED),
         id="critical-keeps-the-given-reason",
     ),
     pytest.param(
-        Removal(ONDANSETRON, ONDANSETRON_UNVERIFIED, critical=True), allowed(override=True), id="critical-unverified"
+        Removal(ONDANSETRON, ONDANSETRON_UNVERIFIED, critical=True),
+        Refused("policy.critical_override_not_listed"),
+        id="critical-unverified-order-of-an-unlisted-item",
+    ),
+    pytest.param(
+        Removal(ONDANSETRON, critical=True),
+        Refused("policy.critical_override_not_listed"),
+        id="critical-mode-item-not-listed",
+    ),
+    pytest.param(
+        Removal(NALOXONE, critical=True, reason=OverrideReason.RESCUE),
+        allowed(override=True, reason=OverrideReason.RESCUE),
+        id="critical-unlisted-by-ordinary-override",
+    ),
+    pytest.param(
+        Removal(ONDANSETRON, critical=True, reason=OverrideReason.RESCUE),
+        Refused("policy.override_not_listed"),
+        id="critical-unlisted-not-on-the-override-list",
     ),
     pytest.param(
         Removal(ONDANSETRON, ONDANSETRON_VERIFIED, critical=True),
@@ -533,7 +555,7 @@ REMOVAL_TABLE = [
         id="critical-verified-order-is-not-an-override",
     ),
     pytest.param(
-        Removal(ONDANSETRON, user=RN_NO_OVERRIDE, critical=True),
+        Removal(EPINEPHRINE, user=RN_NO_OVERRIDE, critical=True),
         allowed(override=True),
         id="critical-needs-no-override-privilege",
     ),

@@ -1,7 +1,8 @@
 """Restock end to end: pick list from par levels, the pocket unlocked over Modbus TCP and followed through the
 sensors, a blind count-back, each package scanned over the wire (scanner simulator on TCP, ScannerDriver) and
 checked against the pocket; wrong drug, expired and recalled lots refused; short-dated warned; one stock entry per
-lot. Also the shared pharmacy rig the other pharmacy tests use."""
+lot; a controlled restock waiting for its witness, who signs at the cabinet with a PIN checked like a login. Also
+the shared pharmacy rig the other pharmacy tests use."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from controller.domain.clock import FixedClock
 from controller.domain.ndc import Ndc, gtin14_from_ndc, upca_from_ndc
-from controller.domain.policies import Policy
+from controller.domain.policies import Policy, WitnessedAction
 from controller.engine.cabinet import CabinetEngine
 from controller.engine.commands import Login
 from controller.engine.commands_pharmacy import (
@@ -24,6 +25,7 @@ from controller.engine.commands_pharmacy import (
     RecallLot,
     ScanPackage,
     ShowPickList,
+    SignRestockWitness,
     StartRestock,
 )
 from controller.fsm.compartment import CompartmentState
@@ -48,15 +50,22 @@ from tests.store.test_inventory import FAST_HASHER
 HEPARIN_10K = "HEPARIN-10000U-ML-CARP"
 INSULIN = "INSULIN-REGULAR-U100-10ML"
 OXYCODONE = "OXYCODONE-5MG-TAB"
+NALOXONE = "NALOXONE-0.4MG-ML-CARP"  # on the demo formulary's critical-override list
+WITNESSED_RESTOCK = Policy(witnessed_actions=Policy().witnessed_actions | {WitnessedAction.CONTROLLED_RESTOCK})
 
 
 def layout() -> dict[str, Any]:
-    """The engine rig's cabinet plus a technician, an administrator and a refrigerator drawer (board drawer 3)."""
+    """The engine rig's cabinet plus a technician, an administrator, naloxone beside the heparin in the matrix
+    drawer, and a refrigerator drawer (board drawer 3)."""
     data = rig.layout()
     data["user"] += [
         {"id": "TECH1", "name": "Technician", "roles": ["technician"], "pin": "4444"},
         {"id": "ADMIN1", "name": "Administrator", "roles": ["admin"], "pin": "5555"},
     ]
+    data["drawer"][0]["pocket"].append(
+        {"id": "D1-P02", "item": NALOXONE, "par": 4, "min": 1, "max": 6,
+         "lots": [{"lot": "NX1", "expiry": "2027-09-30", "quantity": 4}]},
+    )  # fmt: skip
     data["drawer"].append(
         {"id": "D3", "kind": "refrigerator", "label": "fridge", "pocket": [
             {"id": "D3-P01", "item": INSULIN, "par": 4, "min": 1, "max": 6,
@@ -98,7 +107,12 @@ class Pharmacy:
 
 @asynccontextmanager
 async def open_pharmacy(
-    db: Database, clock: FixedClock, *, counter_faults: FaultPlan | None = None, **settings: Any
+    db: Database,
+    clock: FixedClock,
+    *,
+    counter_faults: FaultPlan | None = None,
+    policy: Policy | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Pharmacy]:
     """Every device on its simulator over TCP, each behind its real driver."""
     control = ControlSurface()
@@ -115,7 +129,7 @@ async def open_pharmacy(
                 ledger=Ledger(CABINET, clock, is_simulator=True),
                 board=cab.board,
                 clock=clock,
-                policy=Policy(),
+                policy=policy or Policy(),
                 settings=FsmSettings(**settings),
                 hasher=FAST_HASHER,
                 scanner=scanner,
@@ -273,5 +287,57 @@ def test_controlled_restock_records_custody(seeded: Database, clock: FixedClock)
             }
             assert lots(seeded, "D2-P01")["M9"] == 1
             assert ledger_stock_agrees(seeded)
+
+    run(scenario())
+
+
+def test_controlled_restock_waits_for_a_witness_who_signs_at_the_cabinet(seeded: Database, clock: FixedClock) -> None:
+    async def scenario() -> None:
+        async with open_pharmacy(seeded, clock, policy=WITNESSED_RESTOCK) as ph:
+            e, cab = ph.engine, ph.cab
+            assert (await e.execute(Login("TECH1", pin="4444"))).ok
+            assert (await e.execute(StartRestock("D2-P01", quantity=1, source="vault:CII-1"))).ok
+            cab.world.open_drawer(2)
+            await e.poll()
+            cab.world.lift_lid(2, 1)
+            await e.poll()
+            assert (await e.execute(CountBack(9))).ok
+            ph.scanner.present(gs1("0409-1891-01", "M9", "271130", "C7"), "]d2")
+            assert (await e.execute(ScanPackage())).ok
+            start = last_seq(seeded)
+            finished = await e.execute(FinishRestock())
+            assert finished.ok and finished.data["state"] == "awaiting_witness", finished
+            assert finished.data["restock"]["witness_required"] is True
+            assert "M9" not in lots(seeded, "D2-P01")  # nothing is stocked before the witness signs
+            # the technician cannot witness their own restock; a wrong PIN is a failed sign-in of the witness;
+            # an administrator does not hold the witness privilege
+            own = await e.execute(SignRestockWitness("TECH1", pin="4444"))
+            assert own.code == "policy.witness_is_actor", own
+            wrong = await e.execute(SignRestockWitness("NURSE1", pin="0000"))
+            assert wrong.code == "auth.bad_credentials" and wrong.data["failures"] == 1, wrong
+            admin = await e.execute(SignRestockWitness("ADMIN1", pin="5555"))
+            assert admin.code == "policy.witness_lacks_privilege", admin
+            assert "M9" not in lots(seeded, "D2-P01")
+            signed = await e.execute(SignRestockWitness("NURSE1", pin="1111"))
+            assert signed.ok and signed.data["state"] == "done" and signed.data["witness_id"] == "NURSE1", signed
+            assert lots(seeded, "D2-P01")["M9"] == 1
+            rows = entries(seeded, start)
+            failed = [json.loads(r.body)["details"]["kind"] for r in rows if r.event_type == "session.login_failed"]
+            assert failed == ["session.witness_failed"]  # the wrong PIN, on the witness's own record
+            restocked = [r for r in rows if r.event_type == "stock.restocked"]
+            assert len(restocked) == 1
+            body = json.loads(restocked[0].body)
+            assert (body["actor_id"], body["witness_id"], body["lot_number"]) == ("TECH1", "NURSE1", "M9")
+            assert body["details"]["custody"] == {"source": "vault:CII-1", "by": "TECH1", "witness": "NURSE1"}
+            again = await e.execute(SignRestockWitness("NURSE1", pin="1111"))
+            assert again.code == "engine.no_workflow"
+            assert e.session.lockout_of("NURSE1").failures == 0  # a good sign-in clears the witness's failures
+            cab.world.close_lid(2, 1)
+            await e.poll()
+            cab.world.close_drawer(2)
+            await e.poll()
+            await e.poll()
+            assert e.compartments["D2"].state is CompartmentState.LOCKED
+            assert chain_ok(seeded) and ledger_stock_agrees(seeded)
 
     run(scenario())

@@ -1,5 +1,6 @@
 """Counting-robot fill end to end: stock bottle scanned over TCP, the pill counter simulator counting over TCP, a
-schedule II second count that catches a MISCOUNT the wire cannot see, the ZPL label on the printer simulator."""
+schedule II second count that catches a MISCOUNT the wire cannot see, the ZPL label on the printer simulator, and
+the fill as a ``fill.completed`` entry of its own."""
 
 from __future__ import annotations
 
@@ -41,7 +42,11 @@ def test_fill_happy_path_prints_and_records(seeded: Database, clock: FixedClock)
             assert ph.printer.printed_count() == 1
             fields = label_fields(ph.printer.labels[-1])
             assert any("Qty 10" in f for f in fields) and any("RX100" in f for f in fields)
-            assert _fill_entries(seeded, start) == [("count.entered", "fill.completed", "robot_fill")]
+            assert _fill_entries(seeded, start) == [("fill.completed", "fill.completed", "robot_fill")]
+            fill = json.loads(entries(seeded, start)[-1].body)
+            assert (fill["actor_id"], fill["lot_number"], fill["quantity_actual"]) == ("PHARM1", "F77", 10)
+            assert fill["quantity_change"] is None  # the vial comes from pharmacy stock, not from a pocket
+            assert fill["details"]["rx_number"] == "RX100" and fill["details"]["serial"] == "B1"
             assert chain_ok(seeded)
 
     run(scenario())
@@ -103,6 +108,8 @@ def test_schedule_ii_double_count_agrees(seeded: Database, clock: FixedClock) ->
             second = await e.execute(SecondCount())
             assert second.ok and second.data["state"] == "filled", second
             assert ph.counter.vial == 10 and ph.printer.printed_count() == 1
+            filled = json.loads(entries(seeded, last_seq(seeded) - 1)[-1].body)
+            assert (filled["event_type"], filled["details"]["second_count"]) == ("fill.completed", 10)
 
     run(scenario())
 

@@ -1,4 +1,5 @@
-"""Count rules: blind cycle and shift-change counts, who may count, each pocket once, a discrepancy per mismatch."""
+"""Count rules: blind cycle and shift-change counts, who may count, pockets opened in the listed order, no count
+for a pocket that was never opened, each pocket once, a discrepancy per mismatch."""
 
 from __future__ import annotations
 
@@ -21,23 +22,45 @@ def begun(kind: CountKind = CountKind.CYCLE, actor: object = TECH) -> Count:
     return c
 
 
-def test_cycle_count_end_to_end_blind() -> None:
+def test_cycle_count_end_to_end_blind_and_in_order() -> None:
     c = begun()
     assert "10" not in str(c.view()) and c.view()["remaining"] == ["P-1", "P-2"]
-    d = ok(c.count_entered(now=at(1), pocket_id="P-2", count=4))
-    assert d.state is C.COUNTING and d.kinds() == (OutcomeKind.COUNT_ENTERED,)
-    assert d.outcomes[0].to_record().event_type is EventType.COUNT_ENTERED
+    assert c.view()["next"] == "P-1"
+    opened = ok(c.pocket_opened(now=at(1), pocket_id="P-1", opened_seq=41))
+    assert opened.outcomes == ()  # the opening itself is the compartment's entry
+    assert c.view()["opened"] == ["P-1"]
     d = ok(c.count_entered(now=at(2), pocket_id="P-1", count=9))
-    assert d.state is C.DONE and d.kinds() == (OutcomeKind.COUNT_ENTERED, OutcomeKind.DISCREPANCY_RAISED)
-    raised = d.outcomes[1]
+    assert d.state is C.COUNTING and d.kinds() == (OutcomeKind.COUNT_ENTERED, OutcomeKind.DISCREPANCY_RAISED)
+    entered, raised = d.outcomes
+    assert entered.to_record().event_type is EventType.COUNT_ENTERED
+    assert entered.details["opened_seq"] == 41  # the count names the entry of the opening it was made from
     assert (raised.pocket_id, raised.quantity_expected, raised.quantity_actual, raised.actor_id) == (
         "P-1", 10, 9, "TECH1",
     )  # fmt: skip
     assert raised.reason_code == "cycle_count_mismatch" and c.mismatches == ["P-1"]
+    assert c.view()["next"] == "P-2" and c.view()["opened"] == []
+    ok(c.pocket_opened(now=at(3), pocket_id="P-2", opened_seq=None))  # already open (same matrix drawer)
+    d = ok(c.count_entered(now=at(4), pocket_id="P-2", count=4))
+    assert d.state is C.DONE and d.kinds() == (OutcomeKind.COUNT_ENTERED,)
+    assert c.view()["next"] is None
+
+
+def test_no_count_for_a_pocket_that_was_never_opened() -> None:
+    c = begun()
+    refused(c.count_entered(now=at(1), pocket_id="P-1", count=10), "workflow.pocket_not_opened")
+    assert c.counted == {}
+
+
+def test_pockets_are_opened_in_the_listed_order() -> None:
+    c = begun()
+    refused(c.pocket_opened(now=at(1), pocket_id="P-2", opened_seq=7), "workflow.count_out_of_order")
+    refused(c.count_entered(now=at(2), pocket_id="P-2", count=4), "workflow.pocket_not_opened")
+    refused(c.pocket_opened(now=at(3), pocket_id="P-9", opened_seq=8), "workflow.count_line_unknown")
 
 
 def test_shift_change_count_by_a_nurse() -> None:
     c = begun(CountKind.SHIFT_CHANGE, NURSE)
+    ok(c.pocket_opened(now=at(1), pocket_id="P-1", opened_seq=3))
     d = ok(c.count_entered(now=at(1), pocket_id="P-1", count=10))
     assert d.outcomes[0].reason_code == "shift_change_count"
 
@@ -64,21 +87,27 @@ def test_who_may_count(kind: CountKind, actor: object, code: str) -> None:
     ("P-1", 1.5, "workflow.invalid_quantity"),
 ])  # fmt: skip
 def test_entry_guards(pocket: str, count: object, code: str) -> None:
-    refused(begun().count_entered(now=at(1), pocket_id=pocket, count=count), code)  # type: ignore[arg-type]
+    c = begun()
+    ok(c.pocket_opened(now=at(1), pocket_id="P-1", opened_seq=1))
+    refused(c.count_entered(now=at(1), pocket_id=pocket, count=count), code)  # type: ignore[arg-type]
 
 
 def test_each_pocket_is_counted_once() -> None:
     c = begun()
+    ok(c.pocket_opened(now=at(1), pocket_id="P-1", opened_seq=1))
     ok(c.count_entered(now=at(1), pocket_id="P-1", count=10))
     refused(c.count_entered(now=at(2), pocket_id="P-1", count=9), "workflow.count_line_unknown")
+    refused(c.pocket_opened(now=at(2), pocket_id="P-1", opened_seq=2), "workflow.count_line_unknown")
 
 
 def test_stopping_early_lists_what_was_not_counted() -> None:
     c = begun()
+    ok(c.pocket_opened(now=at(1), pocket_id="P-1", opened_seq=1))
     ok(c.count_entered(now=at(1), pocket_id="P-1", count=10))
     d = ok(c.stop(now=at(2)))
     assert d.state is C.STOPPED and d.outcomes[0].details["not_counted"] == ["P-2"]
     refused(c.count_entered(now=at(3), pocket_id="P-2", count=4), "fsm.event_not_allowed")
+    refused(c.pocket_opened(now=at(3), pocket_id="P-2", opened_seq=3), "fsm.event_not_allowed")
 
 
 def test_a_count_needs_distinct_pockets() -> None:

@@ -123,7 +123,8 @@ class CabinetMachine(RuleBasedStateMachine):
         d = self.step(self.compartment.opened(now=self.now, session=self.session))
         if d.accepted and d.state is CompartmentState.OPEN and self.pull is not None:
             self.step(self.pull.opened(now=self.now))
-        if d.accepted and d.state is CompartmentState.OPEN:
+        if d.accepted and d.state is CompartmentState.OPEN and d.state_before is not CompartmentState.OPEN:
+            # Checked at the opening itself: a repeated sensor edge later (after a logout) is not a new opening.
             grant = self.compartment.grant
             assert grant is not None
             assert self.session.is_active and grant.session_id == self.session.session_id

@@ -1,15 +1,20 @@
 """Counts: a cycle count or a shift-change count of a list of (controlled) pockets, always blind.
 
 Responsible for: who may count (a cycle count needs ``RESTOCK``; a shift-change count is done by the clinicians
-who hold ``REMOVE``; schedule II pockets need ``ACCESS_SCHEDULE_II``); the blind entry of each pocket's count (the
-expected number never appears in ``view()``), each pocket once, in any order; a ``COUNT_ENTERED`` outcome per
-pocket and a ``DISCREPANCY_RAISED`` outcome for each mismatch; done when every pocket is counted. Stopping
-early keeps what was counted (each count is already its own entry); the rest is listed on the stop entry.
+who hold ``REMOVE``; schedule II pockets need ``ACCESS_SCHEDULE_II``); the order: the pockets are opened one after
+the other as the count lists them (``next_pocket``), and a count is entered only for a pocket that was opened for
+this count (``pocket_opened``, told by the engine from the sensors), so nobody types a number for a pocket they
+never looked into; the blind entry of each pocket's count (the expected number never appears in ``view()``),
+each pocket once; a ``COUNT_ENTERED`` outcome per pocket (naming the ledger entry of its opening) and a
+``DISCREPANCY_RAISED`` outcome for each mismatch; done when every pocket is counted. Stopping early keeps what
+was counted (each count is already its own entry); the rest is listed on the stop entry.
 
 Not responsible for: choosing the pockets (the engine lists the controlled ones, or a cycle-count schedule),
-opening the drawers, resolving the discrepancies (``discrepancy.py``), or writing anything.
+unlocking or watching the drawers (the engine, through the compartments), resolving the discrepancies
+(``discrepancy.py``), or writing anything.
 
-Events (all take ``now``): ``begin``, ``count_entered(pocket_id, count)``, ``stop``.
+Events (all take ``now``): ``begin``, ``pocket_opened(pocket_id, opened_seq)``, ``count_entered(pocket_id,
+count)``, ``stop``.
 """
 
 from __future__ import annotations
@@ -53,10 +58,12 @@ C = CountState
 
 TRANSITIONS: tuple[dict[str, Any], ...] = (
     {"trigger": "begin", "source": C.STARTED, "dest": C.COUNTING, "conditions": "guard_privilege"},
+    {"trigger": "pocket_opened", "source": C.COUNTING, "dest": None, "conditions": ["guard_line", "guard_next"],
+     "after": "on_opened"},
     {"trigger": "count_entered", "source": C.COUNTING, "dest": C.DONE,
-     "conditions": ["guard_line", "guard_count", "is_last"], "after": "on_count"},
-    {"trigger": "count_entered", "source": C.COUNTING, "dest": None, "conditions": ["guard_line", "guard_count"],
-     "after": "on_count"},
+     "conditions": ["guard_line", "guard_opened", "guard_count", "is_last"], "after": "on_count"},
+    {"trigger": "count_entered", "source": C.COUNTING, "dest": None,
+     "conditions": ["guard_line", "guard_opened", "guard_count"], "after": "on_count"},
     {"trigger": "stop", "source": [C.STARTED, C.COUNTING], "dest": C.STOPPED, "after": "on_stop"},
 )  # fmt: skip
 
@@ -75,13 +82,17 @@ class Count(Workflow):
         self.id = count_id
         self.actor = actor
         self.kind = kind
-        self.lines = {line.pocket_id: line for line in lines}
+        self.lines = {line.pocket_id: line for line in lines}  # in counting order
         self.counted: dict[str, int] = {}
+        self.opened: dict[str, int | None] = {}  # pocket -> ledger seq of its opening (None: already open)
 
     # --- typed entry points -------------------------------------------------------------------------------------
 
     def begin(self, *, now: datetime) -> Decision:
         return self.fire("begin", now=now)
+
+    def pocket_opened(self, *, now: datetime, pocket_id: str, opened_seq: int | None) -> Decision:
+        return self.fire("pocket_opened", now=now, pocket_id=pocket_id, opened_seq=opened_seq)
 
     def count_entered(self, *, now: datetime, pocket_id: str, count: int) -> Decision:
         return self.fire("count_entered", now=now, pocket_id=pocket_id, count=count)
@@ -92,6 +103,12 @@ class Count(Workflow):
     @property
     def remaining(self) -> list[str]:
         return [p for p in self.lines if p not in self.counted]
+
+    @property
+    def next_pocket(self) -> str | None:
+        """The pocket to open now: the first one on the list not yet counted."""
+        remaining = self.remaining
+        return remaining[0] if remaining else None
 
     @property
     def mismatches(self) -> list[str]:
@@ -105,6 +122,8 @@ class Count(Workflow):
             "state": self.state.value,
             "remaining": self.remaining,
             "counted": sorted(self.counted),
+            "next": self.next_pocket,
+            "opened": sorted(p for p in self.opened if p not in self.counted),
         }
 
     # --- guards -------------------------------------------------------------------------------------------------
@@ -137,6 +156,27 @@ class Count(Workflow):
             )
         return True
 
+    def guard_next(self, event: EventData) -> bool:
+        pocket_id = arg(event, "pocket_id")
+        if pocket_id != self.next_pocket:
+            return self.refuse(
+                "workflow.count_out_of_order",
+                f"pocket {pocket_id} is not next on this count; open {self.next_pocket} first",
+                pocket=str(pocket_id),
+                next=self.next_pocket,
+            )
+        return True
+
+    def guard_opened(self, event: EventData) -> bool:
+        pocket_id = arg(event, "pocket_id")
+        if pocket_id not in self.opened:
+            return self.refuse(
+                "workflow.pocket_not_opened",
+                f"pocket {pocket_id} has not been opened for this count: open it and look before entering a count",
+                pocket=str(pocket_id),
+            )
+        return True
+
     def guard_count(self, event: EventData) -> bool:
         count = arg(event, "count")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
@@ -147,6 +187,9 @@ class Count(Workflow):
         return self.remaining == [arg(event, "pocket_id")]
 
     # --- callbacks ----------------------------------------------------------------------------------------------
+
+    def on_opened(self, event: EventData) -> None:
+        self.opened.setdefault(arg(event, "pocket_id"), arg(event, "opened_seq"))
 
     def on_count(self, event: EventData) -> None:
         now = now_of(event)
@@ -161,7 +204,8 @@ class Count(Workflow):
             "quantity_expected": line.expected,
             "quantity_actual": count,
         }
-        details = {"count_id": self.id, "kind": self.kind.value, "controlled": line.controlled}
+        details = {"count_id": self.id, "kind": self.kind.value, "controlled": line.controlled,
+                   "opened_seq": self.opened[pocket_id]}  # fmt: skip
         self.emit(OutcomeKind.COUNT_ENTERED, now, **fields, reason_code=self.kind.value, details=details)
         if count != line.expected:
             self.emit(OutcomeKind.DISCREPANCY_RAISED, now, **fields, reason_code=f"{self.kind.value}_mismatch",

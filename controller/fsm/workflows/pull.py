@@ -15,7 +15,8 @@ the compartment's own state (``compartment.py``), the hardware, or writing anyth
 
 Events (all take ``now``): ``select_patient(patient_id)``, ``select_item(item)``, ``count_entered(count)``,
 ``witness_signed(signature)``, ``unlock_requested(session)``, ``unlock_failed``, ``opened``, ``take(quantity)``,
-``closed``, ``cancel``.
+``closed``, ``cancel``, ``package_scanned(scan, quarantined)`` (the removed package, when
+``scan_removed_package`` is on: a wrong item, an expired or a quarantined lot is refused and recorded).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from controller.fsm.base import (
 from controller.fsm.compartment import UnlockGrant
 from controller.fsm.session import Session
 from controller.fsm.settings import FsmSettings
+from controller.fsm.workflows.restock import PackageScan, ScanVerdict
 
 REMOVAL_WITNESS = "controlled_removal"
 
@@ -116,6 +118,8 @@ TRANSITIONS: tuple[dict[str, Any], ...] = (
      "after": "on_unlock_requested"},
     {"trigger": "unlock_failed", "source": P.UNLOCKING, "dest": P.FAILED},
     {"trigger": "opened", "source": P.UNLOCKING, "dest": P.OPEN},
+    {"trigger": "package_scanned", "source": P.OPEN, "dest": P.OPEN, "conditions": "guard_package",
+     "after": "on_package"},
     {"trigger": "take", "source": P.OPEN, "dest": P.TAKEN, "conditions": "guard_quantity", "after": "on_take"},
     {"trigger": "take", "source": P.CLOSED_UNACCOUNTED, "dest": P.DONE, "conditions": "guard_quantity",
      "after": ["on_take", "on_done"]},
@@ -157,6 +161,7 @@ class Pull(Workflow):
         self.grant: UnlockGrant | None = None
         self.taken: int | None = None
         self.lot_number: str | None = None
+        self.scanned: PackageScan | None = None  # the removed package, verified against the item
 
     # --- typed entry points -------------------------------------------------------------------------------------
 
@@ -180,6 +185,9 @@ class Pull(Workflow):
 
     def opened(self, *, now: datetime) -> Decision:
         return self.fire("opened", now=now)
+
+    def package_scanned(self, *, now: datetime, scan: PackageScan | None, quarantined: bool = False) -> Decision:
+        return self.fire("package_scanned", now=now, scan=scan, quarantined=quarantined)
 
     def take(self, *, now: datetime, quantity: int, lot_number: str | None = None) -> Decision:
         return self.fire("take", now=now, quantity=quantity, lot_number=lot_number)
@@ -213,6 +221,8 @@ class Pull(Workflow):
             "max_quantity": self.authorisation.max_quantity if self.authorisation else None,
             "is_override": self.authorisation.is_override if self.authorisation else None,
             "warnings": _warnings(item) if item else [],
+            "scan_required": self.settings.scan_removed_package,
+            "package_scanned": self.scanned is not None,
         }
 
     # --- guards -------------------------------------------------------------------------------------------------
@@ -286,11 +296,48 @@ class Pull(Workflow):
             return self.refuse("session.not_active", f"{self.actor.id}'s session that started this pull has ended")
         return True
 
+    def guard_package(self, event: EventData) -> bool:
+        """The removed package must be the item, from a lot that is neither expired nor quarantined."""
+        scan = arg(event, "scan")
+        assert self.item is not None
+        today = now_of(event).date()
+        if not isinstance(scan, PackageScan):
+            problem, code = "no_scan", "inventory.item_mismatch"
+        elif scan.verdict is not ScanVerdict.MATCH:
+            problem, code = scan.verdict.value, "inventory.item_mismatch"
+        elif scan.expiry is not None and scan.expiry < today:
+            problem, code = "lot_expired", "workflow.lot_expired"
+        elif arg(event, "quarantined"):
+            problem, code = "lot_quarantined", "quarantine.lot_quarantined"
+        else:
+            return True
+        self.emit(
+            OutcomeKind.SCAN_REFUSED,
+            now_of(event),
+            **self._fields(),
+            lot_number=scan.lot_number if isinstance(scan, PackageScan) else None,
+            reason_code=problem,
+            details={"pull_id": self.id, "ndc": scan.ndc if isinstance(scan, PackageScan) else None},
+        )
+        return self.refuse(
+            code,
+            f"the scanned package cannot be given as {self.item.medication.display_name} ({problem}); "
+            "put it back and take another",
+            pocket=self.item.pocket_id,
+            verdict=problem,
+        )
+
     def guard_quantity(self, event: EventData) -> bool:
         quantity = arg(event, "quantity")
         assert self.item is not None and self.authorisation is not None
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
             return self.refuse("workflow.invalid_quantity", f"a quantity is a whole number: {quantity!r}")
+        if self.settings.scan_removed_package and quantity > 0 and self.scanned is None:
+            return self.refuse(
+                "workflow.package_not_scanned",
+                f"scan the {self.item.medication.display_name} package you removed before entering the quantity",
+                pocket=self.item.pocket_id,
+            )
         cap = self.authorisation.max_quantity
         if cap is not None and quantity > cap:
             return self.refuse(
@@ -370,6 +417,9 @@ class Pull(Workflow):
             workflow_id=self.id,
         )
 
+    def on_package(self, event: EventData) -> None:
+        self.scanned = arg(event, "scan")
+
     def on_take(self, event: EventData) -> None:
         self.taken = arg(event, "quantity")
         self.lot_number = arg(event, "lot_number")
@@ -384,6 +434,9 @@ class Pull(Workflow):
             "blind_count": self.counted,
             "session_id": self.session_id,
         }
+        if self.scanned is not None:
+            scanned = self.scanned
+            details["scanned"] = {"ndc": scanned.ndc, "lot": scanned.lot_number, "serial": scanned.serial}
         if self.item.allergy_conflicts:
             details["allergy_warnings"] = sorted({c.allergen for c in self.item.allergy_conflicts})
             details["allergies_acknowledged"] = self.item.allergies_acknowledged
