@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install into ./.venv, create the demo cabinet on SQLite (first run only) and
-# show its inventory and ledger status. Later issues turn this into the running simulated cabinet.
+# The main job on a fresh machine: install into ./.venv, then run the simulated cabinet with `adc serve`: the demo
+# cabinet on SQLite (created on the first run, kept in var/ afterwards), every device simulator, the API and the
+# pages on http://127.0.0.1:8000/. It prints the URL and the demo credentials; Ctrl-C stops everything.
+# Extra arguments go to `adc serve` (e.g. `bash scripts/demo.sh --port 8080`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,10 +14,4 @@ fi
 .venv/bin/python -m pip install --quiet -e .
 
 export ADC_DATA_DIR="${ADC_DATA_DIR:-var}"
-if [ -z "${ADC_DATABASE_URL:-}" ] && [ ! -f "$ADC_DATA_DIR/adc.db" ]; then
-  .venv/bin/adc db init --demo
-else
-  .venv/bin/adc db upgrade
-fi
-.venv/bin/adc inventory
-.venv/bin/adc ledger verify
+exec .venv/bin/adc serve "$@"

@@ -24,6 +24,9 @@ from rich.table import Table
 
 from controller.bootstrap import StoreContext, build_store, credential_hasher
 from controller.bootstrap.hardware import DeviceReport, connect_hardware
+from controller.cli.api_clients import api_app
+from controller.cli.hl7 import hl7_app
+from controller.cli.serve import serve
 from controller.errors import ControllerError
 from controller.settings import Settings
 from controller.store import schema
@@ -43,6 +46,9 @@ db_app = typer.Typer(help="Create and migrate the database.", no_args_is_help=Tr
 ledger_app = typer.Typer(help="The tamper-evident ledger.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(api_app, name="api")
+app.add_typer(hl7_app, name="hl7")
+app.command("serve")(serve)
 
 out = Console()
 err = Console(stderr=True)

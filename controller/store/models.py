@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -328,3 +329,94 @@ class QuarantinedLotRow(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     review_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ApiClientRow(Base):
+    """An integrator allowed to ask for tokens (OAuth2 client credentials); the secret is kept only as argon2id."""
+
+    __tablename__ = "api_clients"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the client_id
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[str] = mapped_column(Text)  # space-separated, as OAuth2 writes them
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- HL7 v2 inbound (migration 0007): the archive of every frame received and what was applied ------------------
+
+
+class Hl7InboundMessageRow(Base):
+    """One MLLP frame as received (``payload``: the bytes between the framing characters), what was done with it
+    (``outcome``: applied, duplicate, error or rejected; the catalogue ``error_code`` and ``detail`` say why) and
+    the ACK sent back. Written in the transaction that applied the message, or alone when it was refused."""
+
+    __tablename__ = "hl7_inbound_messages"
+    __table_args__ = (
+        Index("ix_hl7_inbound_messages_control", "sender", "control_id"),
+        Index("ix_hl7_inbound_messages_received_at", "received_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    peer: Mapped[str] = mapped_column(String(100))
+    sender: Mapped[str | None] = mapped_column(String(255), nullable=True)  # MSH-3 "|" MSH-4 as received
+    control_id: Mapped[str | None] = mapped_column(String(199), nullable=True)  # MSH-10
+    message_type: Mapped[str | None] = mapped_column(String(40), nullable=True)  # MSH-9.1 "^" MSH-9.2
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(20))
+    ack_code: Mapped[str] = mapped_column(String(2))
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    ack: Mapped[str] = mapped_column(Text)
+
+
+class Hl7ProcessedMessageRow(Base):
+    """A message whose effect was applied, by sender and MSH-10: a repeat gets the stored ACK and is not applied
+    again. Refused messages are not kept here, so a corrected resend is processed afresh."""
+
+    __tablename__ = "hl7_processed_messages"
+    sender: Mapped[str] = mapped_column(String(255), primary_key=True)
+    control_id: Mapped[str] = mapped_column(String(199), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    archive_id: Mapped[int] = mapped_column(ForeignKey("hl7_inbound_messages.id"))
+    ack: Mapped[str] = mapped_column(Text)
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Hl7OrderRow(Base):
+    """What the pharmacy system sent for an order beyond the ``orders`` row: its numbers, the give code as sent,
+    dosage form, dispense amount and timing (TQ1), and the last order control applied."""
+
+    __tablename__ = "hl7_orders"
+    __table_args__ = (Index("ix_hl7_orders_filler_number", "filler_number"),)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    placer_number: Mapped[str] = mapped_column(String(64), default="")  # ORC-2.1
+    filler_number: Mapped[str] = mapped_column(String(64), default="")  # ORC-3.1
+    order_control: Mapped[str] = mapped_column(String(2))  # ORC-1 of the last message applied
+    order_status: Mapped[str] = mapped_column(String(2), default="")  # ORC-5 as sent
+    give_code: Mapped[str] = mapped_column(String(64))
+    give_code_system: Mapped[str] = mapped_column(String(20), default="")
+    give_text: Mapped[str] = mapped_column(String(250), default="")
+    give_amount_max: Mapped[Decimal | None] = mapped_column(Numeric(12, 4), nullable=True)
+    dosage_form: Mapped[str] = mapped_column(String(100), default="")
+    dispense_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 4), nullable=True)
+    dispense_units: Mapped[str] = mapped_column(String(40), default="")
+    timing_quantity: Mapped[str] = mapped_column(String(40), default="")  # TQ1-2
+    explicit_times: Mapped[str] = mapped_column(String(100), default="")  # TQ1-4
+    priority: Mapped[str] = mapped_column(String(40), default="")  # TQ1-9
+    start_time: Mapped[str] = mapped_column(String(30), default="")  # TQ1-7 as sent (HL7 DTM)
+    end_time: Mapped[str] = mapped_column(String(30), default="")  # TQ1-8 as sent
+    verified_by: Mapped[str] = mapped_column(String(200), default="")  # ORC-11
+    control_id: Mapped[str] = mapped_column(String(199))  # MSH-10 of the last message applied
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Hl7PatientMergeRow(Base):
+    """A patient identifier merged away by ADT^A40: its encounters and orders now belong to ``survivor_id``.
+    Ledger entries keep the identifier they were written with; this row links the two."""
+
+    __tablename__ = "hl7_patient_merges"
+    prior_patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    survivor_id: Mapped[str] = mapped_column(String(64))
+    merged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    control_id: Mapped[str] = mapped_column(String(199))

@@ -35,6 +35,11 @@ TABLES = {
     "pending_wastes",
     "override_reviews",
     "quarantined_lots",
+    "api_clients",
+    "hl7_inbound_messages",
+    "hl7_processed_messages",
+    "hl7_orders",
+    "hl7_patient_merges",
 }
 
 

@@ -1,0 +1,73 @@
+"""``adc hl7``: the HL7 v2 interface of the controller.
+
+``adc hl7 listen`` runs the MLLP listener (ADT and RDE in, one ACK each, every frame archived) until Ctrl-C. The
+outbound queue (``adc hl7 outbox``) belongs with the outbound interface and is added beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from controller.bootstrap import build_store
+from controller.domain.clock import Clock
+from controller.integration.hl7 import open_listener
+from controller.settings import Settings
+from controller.store import schema
+from controller.store.database import Database
+
+MLLP_PORT = 2575  # the IANA port for HL7 over MLLP
+
+hl7_app = typer.Typer(help="HL7 v2 interface: the MLLP listener for ADT and pharmacy orders.", no_args_is_help=True)
+
+
+def _settings(database_url: str | None) -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise typer.BadParameter(f"setting ADC_{'_'.join(map(str, first['loc'])).upper()}: {first['msg']}") from exc
+    return settings.model_copy(update={"database_url": database_url}) if database_url else settings
+
+
+@hl7_app.command("listen")
+def listen(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback unless you mean otherwise).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one.", min=0, max=65535)] = MLLP_PORT,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", envvar="ADC_DATABASE_URL", help="SQLAlchemy URL of the store.")
+    ] = None,
+) -> None:
+    """Receive ADT and RDE messages over MLLP, apply them to the store and acknowledge each; run until Ctrl-C."""
+    store = build_store(_settings(database_url))
+    try:
+        schema.require_current(store.db)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        asyncio.run(_serve(store.db, store.clock, host, port, store.settings.cabinet_id))
+    finally:
+        store.close()
+
+
+async def _serve(db: Database, clock: Clock, host: str, port: int, cabinet_id: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on some platforms
+            loop.add_signal_handler(sig, stop.set)
+    listener = await open_listener(db, clock, host=host, port=port, facility=cabinet_id)
+    bound_host, bound_port = listener.address
+    sys.stdout.write(f"HL7 MLLP listening on {bound_host}:{bound_port} (cabinet {cabinet_id}); Ctrl-C stops\n")
+    sys.stdout.flush()
+    try:
+        await stop.wait()
+    finally:
+        await listener.close()
+        sys.stdout.write(f"HL7 listener stopped after {listener.frames_answered} message(s)\n")
+        sys.stdout.flush()
