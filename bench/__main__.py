@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from bench import api, hl7_ingest, io_board, ledger, pill_counter, pull
+from bench import api, hl7_ingest, io_board, ledger, pill_counter, pull, vision_barcodes
 
 # name -> what prints its table; run in this order.
 RUNNERS: dict[str, Callable[[argparse.Namespace, Console], object]] = {
@@ -21,6 +21,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, Console], object]] = {
     "io_board": lambda args, console: io_board.run(console),
     "pill_counter": lambda args, console: pill_counter.run(console),
     "pull": lambda args, console: pull.run(console),
+    "barcodes": lambda args, console: vision_barcodes.run(console),
     "hl7": lambda args, console: hl7_ingest.run(console),
     "api": lambda args, console: api.run(console),
 }

@@ -27,6 +27,7 @@ from controller.bootstrap.hardware import DeviceReport, connect_hardware
 from controller.cli.api_clients import api_app
 from controller.cli.hl7 import hl7_app
 from controller.cli.serve import serve
+from controller.cli.vision import vision_app
 from controller.errors import ControllerError
 from controller.settings import Settings
 from controller.store import schema
@@ -49,6 +50,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(api_app, name="api")
 app.add_typer(hl7_app, name="hl7")
 app.command("serve")(serve)
+app.add_typer(vision_app, name="vision")
 
 out = Console()
 err = Console(stderr=True)

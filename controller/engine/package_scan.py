@@ -1,44 +1,54 @@
-"""What a scanned package is: scan → GS1 element string (``biip``) or UPC-A → NDC10 → formulary item → verdict for a
-pocket.
+"""What a scanned or photographed package is, and its verdict for a pocket: the engine's side of package checks.
 
-Responsible for: reading a ``Scan`` from the scanner driver (a GS1 DataMatrix or GS1-128 with AI 01 GTIN, 17
-expiry YYMMDD with day 00 meaning the end of the month, 10 lot, 21 serial; or a bare UPC-A / EAN-13 / GTIN-14),
-turning the GTIN or UPC-A into the 10 NDC digits (``controller.domain.ndc``), finding the item by its primary or
-an alternate NDC, and the verdict for the pocket's item: match, wrong item (e.g. heparin 10,000 units/mL scanned
-into the 5,000 units/mL pocket), not an NDC (a code that reads fine but carries no NDC), unreadable (a damaged or
-malformed code: a failed check digit, a GS1 string that does not parse). With it: lot, expiry, serial, expired,
-short-dated (``FsmSettings.short_dated_warning``) and quarantined (a recall of that lot, or a hold on it).
+Responsible for: turning a hand-scanner ``Scan`` or the camera's decoded symbols into a ``PackageReading``, and
+judging it against a pocket's item with the database's formulary and quarantine list. The parsing (GS1 element
+strings via biip, dropped group separators, day 00, UPC-A / GTIN-14 to NDC10) is ``controller.domain.package_label``
+and the verdict (match, wrong drug, wrong strength or package, expired, short-dated, quarantined, not an NDC,
+unreadable) is ``controller.domain.package_verification``: both paths share them, so a scanner and a camera give
+the same verdict for the same package. ``PackageCheck.verdict`` keeps the restock machine's coarser
+``ScanVerdict`` (match / wrong item / not an NDC / unreadable, with expired, short-dated and quarantined as flags);
+``PackageCheck.verification`` holds the full verdict.
 
-Not responsible for: refusing anything (the restock machine refuses what is not a match), reading the scanner
-(the caller awaits ``next_scan``), or writing.
+Not responsible for: refusing anything (the restock and fill workflows do), reading the scanner or the camera (the
+caller awaits them), or writing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-import biip
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controller.domain.medication import Medication
-from controller.domain.ndc import ndc10_from_barcode
-from controller.errors import InvalidIdentifierError
+from controller.domain.package_label import LabelProblem, LabelStatus, PackageLabel, read_label
+from controller.domain.package_verification import PackageVerification, Verdict, choose_label, verify_package
 from controller.fsm.workflows.restock import PackageScan, ScanVerdict
 from controller.store import repositories as repo
 from controller.store.engine_state import QUARANTINE_ACTIVE
 from controller.store.models import QuarantinedLotRow
+from controller.vision.symbols import DecodedSymbol
 from firmware_protocols.scanner import Scan
 
-_GS1_SYMBOLOGIES = ("]d2", "]C1", "]Q3", "]e0", "]J1")
+_SCAN_VERDICT = {
+    Verdict.MATCH: ScanVerdict.MATCH,
+    Verdict.EXPIRED: ScanVerdict.MATCH,  # the right item; the restock machine refuses the lot by its flag
+    Verdict.SHORT_DATED: ScanVerdict.MATCH,
+    Verdict.QUARANTINED: ScanVerdict.MATCH,
+    Verdict.WRONG_DRUG: ScanVerdict.WRONG_ITEM,
+    Verdict.WRONG_STRENGTH_OR_PACKAGE: ScanVerdict.WRONG_ITEM,
+    Verdict.NOT_AN_NDC: ScanVerdict.NOT_AN_NDC,
+    Verdict.UNREADABLE: ScanVerdict.UNREADABLE,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class PackageReading:
-    """What the barcode says, before any look-up. ``problem`` is set when no NDC could be read, with ``verdict``
-    saying whether the code was damaged (unreadable) or simply carries no NDC."""
+    """What the barcode says, before any look-up. ``problem`` (a catalogue code) is set when no NDC could be read,
+    with ``verdict`` saying whether the code was damaged (unreadable) or simply carries no NDC."""
 
     text: str
     symbology: str
@@ -49,6 +59,57 @@ class PackageReading:
     serial: str | None = None
     verdict: ScanVerdict | None = None  # None: an NDC was read; the item look-up decides
     problem: str | None = None
+    label: PackageLabel | None = None  # the parsed barcode; None only when nothing was decoded
+
+    @classmethod
+    def from_label(cls, label: PackageLabel) -> PackageReading:
+        verdict = {
+            LabelStatus.NDC: None,
+            LabelStatus.NOT_AN_NDC: ScanVerdict.NOT_AN_NDC,
+            LabelStatus.UNREADABLE: ScanVerdict.UNREADABLE,
+        }[label.status]
+        problem = label.problem.code if label.problem is not None else None
+        return cls(label.text, label.symbology_id, label.ndc10, label.gtin, label.lot, label.expiry, label.serial,
+                   verdict, problem, label)  # fmt: skip
+
+    @classmethod
+    def from_symbol(cls, symbol: DecodedSymbol) -> PackageReading:
+        """A symbol the camera decoded. The decoder keeps every group separator, so a GS1 string without one is
+        read as it is."""
+        return cls.from_label(_label_of(symbol))
+
+    @classmethod
+    def from_symbols(cls, symbols: Sequence[DecodedSymbol]) -> PackageReading:
+        """Every symbol the camera saw on one package: they must agree on the NDC (``vision.conflicting_symbols``
+        otherwise); the one with lot and expiry is read."""
+        chosen = choose_label([_label_of(symbol) for symbol in symbols])
+        if chosen is None:
+            return cls("", "", verdict=ScanVerdict.UNREADABLE, problem="vision.no_symbol")
+        if isinstance(chosen, PackageLabel):
+            return cls.from_label(chosen)
+        first = chosen.labels[0]
+        conflict = LabelProblem(LabelStatus.UNREADABLE, "vision.conflicting_symbols",
+                                f"the package's barcodes name different NDCs: {', '.join(chosen.ndc10s)}")  # fmt: skip
+        return cls(first.text, first.symbology_id, verdict=ScanVerdict.UNREADABLE, problem=conflict.code,
+                   label=PackageLabel(first.text, first.symbology_id, problem=conflict))  # fmt: skip
+
+    def as_label(self) -> PackageLabel | None:
+        """The parsed barcode; rebuilt from the fields for a reading made by hand (older callers)."""
+        if self.label is not None or not self.text:
+            return self.label
+        problem = None
+        if self.verdict is not None:
+            status = LabelStatus.NOT_AN_NDC if self.verdict is ScanVerdict.NOT_AN_NDC else LabelStatus.UNREADABLE
+            code = self.problem or (
+                "identifier.not_an_ndc" if status is LabelStatus.NOT_AN_NDC else "identifier.bad_gs1"
+            )
+            problem = LabelProblem(status, code, f"barcode {self.text!r} carries no readable NDC ({code})")
+        return PackageLabel(self.text, self.symbology, self.gtin, self.ndc10, self.lot_number, self.expiry,
+                            self.serial, problem=problem)  # fmt: skip
+
+
+def _label_of(symbol: DecodedSymbol) -> PackageLabel:
+    return read_label(symbol.text, symbol.symbology_id, is_gs1=symbol.is_gs1, separators_kept=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +123,7 @@ class PackageCheck:
     short_dated: bool = False
     quarantined: bool = False
     details: dict[str, Any] = field(default_factory=dict)
+    verification: PackageVerification | None = None
 
     def package(self, units: int = 1) -> PackageScan:
         r = self.reading
@@ -69,8 +131,11 @@ class PackageCheck:
 
     def view(self) -> dict[str, Any]:
         r = self.reading
+        v = self.verification
         return {
             "verdict": self.verdict.value,
+            "result": v.verdict.value if v else None,
+            "reason": v.reason if v else None,
             "ndc10": r.ndc10,
             "gtin": r.gtin,
             "scanned_item": self.item_id,
@@ -85,45 +150,9 @@ class PackageCheck:
 
 
 def read_package(scan: Scan) -> PackageReading:
-    """The NDC, lot, expiry and serial a scan carries (never raises for bad input: the verdict says why)."""
-    text = scan.text
-    symbology = scan.symbology_id
-    if scan.is_gs1 or symbology in _GS1_SYMBOLOGIES:
-        return _read_gs1(text, symbology or "]d2")
-    digits = text.strip()
-    try:
-        ndc10 = ndc10_from_barcode(digits)
-    except InvalidIdentifierError as error:
-        verdict = ScanVerdict.UNREADABLE if error.code == "identifier.bad_check_digit" else ScanVerdict.NOT_AN_NDC
-        return PackageReading(text, symbology, verdict=verdict, problem=error.code)
-    return PackageReading(text, symbology, ndc10=ndc10, gtin=digits.zfill(14))
-
-
-def _read_gs1(text: str, symbology: str) -> PackageReading:
-    try:
-        parsed = biip.parse(symbology + text)
-    except biip.ParseError as error:
-        return PackageReading(text, symbology, verdict=ScanVerdict.UNREADABLE, problem=str(error)[:200])
-    message = parsed.gs1_message
-    if message is None:
-        problem = (parsed.gs1_message_error or "no GS1 element string")[:200]
-        return PackageReading(text, symbology, verdict=ScanVerdict.UNREADABLE, problem=problem)
-    values: dict[str, str] = {}
-    expiry: date | None = None
-    for element in message.element_strings:
-        values[element.ai.ai] = element.value
-        if element.ai.ai == "17":
-            expiry = element.date  # biip reads day 00 as the last day of the month
-    gtin = values.get("01")
-    lot, serial = values.get("10"), values.get("21")
-    if gtin is None:
-        return PackageReading(text, symbology, None, None, lot, expiry, serial, ScanVerdict.NOT_AN_NDC, "no AI 01 GTIN")
-    try:
-        ndc10 = ndc10_from_barcode(gtin)
-    except InvalidIdentifierError as error:
-        verdict = ScanVerdict.UNREADABLE if error.code == "identifier.bad_check_digit" else ScanVerdict.NOT_AN_NDC
-        return PackageReading(text, symbology, None, gtin, lot, expiry, serial, verdict, error.code)
-    return PackageReading(text, symbology, ndc10, gtin, lot, expiry, serial)
+    """The NDC, lot, expiry and serial a scan carries (never raises for bad input: the verdict says why). A scanner
+    may have dropped the group separators, so separator-less GS1 text is read only when unambiguous."""
+    return PackageReading.from_label(read_label(scan.text, scan.symbology_id, is_gs1=scan.is_gs1))
 
 
 def is_quarantined(session: Session, item_id: str, lot_number: str, pocket_id: str | None = None) -> bool:
@@ -152,26 +181,27 @@ def check_package(
     pocket_id: str | None = None,
 ) -> PackageCheck:
     """The verdict of ``reading`` for a pocket holding ``pocket_item``."""
-    expired = reading.expiry is not None and reading.expiry < today
-    short = reading.expiry is not None and not expired and reading.expiry - today <= short_dated_warning
-    if reading.verdict is not None or reading.ndc10 is None:
-        verdict = reading.verdict or ScanVerdict.UNREADABLE
-        return PackageCheck(reading, verdict, expired=expired, short_dated=short)
-    medication = repo.medication_by_ndc_digits(session, reading.ndc10)
-    if medication is None:
-        # A valid NDC that is not on the formulary cannot be this pocket's item (nor one of its alternates).
-        return PackageCheck(reading, ScanVerdict.WRONG_ITEM, expired=expired, short_dated=short,
-                            details={"on_formulary": False})  # fmt: skip
-    verdict = ScanVerdict.MATCH if medication.id == pocket_item.id else ScanVerdict.WRONG_ITEM
-    quarantined = bool(reading.lot_number) and is_quarantined(
-        session, medication.id, reading.lot_number or "", pocket_id
+    verification = verify_package(
+        reading.as_label(),
+        pocket_item,
+        find_item=lambda ndc10: repo.medication_by_ndc_digits(session, ndc10),
+        is_quarantined=lambda item, lot: is_quarantined(session, item.id, lot, pocket_id),
+        today=today,
+        short_dated_warning=short_dated_warning,
     )
+    scanned = verification.scanned
+    details: dict[str, Any] = {}
+    if reading.ndc10 is not None and verification.label is not None and verification.label.ndc10 is not None:
+        details = {"on_formulary": scanned is not None}
+        if scanned is not None:
+            details["scanned_name"] = scanned.display_name
     return PackageCheck(
         reading,
-        verdict,
-        item_id=medication.id,
-        expired=expired,
-        short_dated=short,
-        quarantined=quarantined,
-        details={"on_formulary": True, "scanned_name": medication.display_name},
+        _SCAN_VERDICT[verification.verdict],
+        item_id=scanned.id if scanned is not None else None,
+        expired=verification.expired,
+        short_dated=verification.short_dated,
+        quarantined=verification.quarantined,
+        details=details,
+        verification=verification,
     )
