@@ -58,6 +58,7 @@ class CountValue(Body):
 class ScanBody(Body):
     units: int = Field(default=1, ge=1, le=10_000, description="units in the scanned package")
     timeout_s: float = Field(default=5.0, gt=0, le=30)
+    by_camera: bool = Field(default=False, description="read the package from the cabinet's camera, not the scanner")
 
 
 class WitnessBody(Body):
@@ -117,7 +118,7 @@ async def count_back(body: CountValue, request: Request, _: Restocker) -> JSONRe
 @router.post("/restocks/current/scan", response_model=Data, tags=["restock"], summary="Scan the next package")
 async def scan_package(request: Request, _: Restocker, body: ScanBody | None = None) -> JSONResponse:
     body = body or ScanBody()
-    return await run(request, ScanPackage(body.units, body.timeout_s))
+    return await run(request, ScanPackage(body.units, body.timeout_s, by_camera=body.by_camera))
 
 
 @router.post("/restocks/current/witness", response_model=Data, tags=["restock"], summary="Witness a restock")

@@ -54,6 +54,7 @@ class TakeBody(Body):
 
 class ScanBody(Body):
     timeout_s: float = Field(default=5.0, gt=0, le=30)
+    by_camera: bool = Field(default=False, description="read the package from the cabinet's camera, not the scanner")
 
 
 @router.post("", response_model=Data, summary="Start a pull for a patient")
@@ -88,7 +89,8 @@ async def count(pull_id: PullId, body: CountBody, request: Request, caller: Call
 @router.post("/{pull_id}/scan", response_model=Data, summary="Scan the removed package")
 async def scan(pull_id: PullId, request: Request, caller: Caller, body: ScanBody | None = None) -> JSONResponse:
     _pull(request, pull_id, caller)
-    return await run(request, ScanRemoved(timeout_s=(body or ScanBody()).timeout_s))
+    chosen = body or ScanBody()
+    return await run(request, ScanRemoved(timeout_s=chosen.timeout_s, by_camera=chosen.by_camera))
 
 
 @router.post("/{pull_id}/take", response_model=Data, summary="Record what was taken")

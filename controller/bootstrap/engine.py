@@ -41,6 +41,7 @@ def build_engine(
         scanner=hardware.scanner,
         pill_counter=hardware.pill_counter,
         label_printer=hardware.label_printer,
+        camera=hardware.camera,
     )
 
 

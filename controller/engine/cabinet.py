@@ -43,8 +43,8 @@ from controller.engine.commands import (
     Take,
     Tick,
 )
-from controller.engine.package_scan import check_package, read_package
-from controller.engine.restock import device_missing, read_scan
+from controller.engine.package_reader import PackageReader
+from controller.engine.package_scan import check_package
 from controller.engine.robot_fill import CountingRobot, PharmacyWorkflows
 from controller.engine.witness import ClinicalWorkflows
 from controller.errors import (
@@ -68,6 +68,7 @@ from controller.fsm.compartment import (
 from controller.fsm.session import Credentials, Factor, Lockout, Session, Sessions
 from controller.fsm.settings import FsmSettings
 from controller.fsm.workflows.pull import Pull, PullItem, Pulls, PullState
+from controller.hardware.camera.interface import Camera
 from controller.hardware.io_board.interface import BoardSnapshot, Colour, IoBoard
 from controller.hardware.label_printer.interface import LabelPrinter
 from controller.hardware.scanner.interface import Scanner
@@ -103,6 +104,7 @@ class CabinetEngine:
         scanner: Scanner | None = None,
         pill_counter: CountingRobot | None = None,
         label_printer: LabelPrinter | None = None,
+        camera: Camera | None = None,
     ) -> None:
         self.db = db
         self.ledger = ledger
@@ -149,6 +151,7 @@ class CabinetEngine:
                 self.unlock_chain[slot.pocket_id] = (slot.drawer_id,)
         self.slots = {slot.pocket_id: slot for slot in slots}
         self.scanner = scanner
+        self.packages = PackageReader(scanner, camera)  # hand scanner or camera, one reading either way
         # Workflows beyond login and pull live in their own modules and register their commands here
         # (``register``); they run with an active session, after the activity timer is reset.
         self._handlers: dict[type[Any], Callable[[Any], Awaitable[CommandResult]]] = {}
@@ -403,17 +406,17 @@ class CabinetEngine:
 
     async def _scan_removed(self, pull: Pull, command: ScanRemoved) -> CommandResult:
         """Read the removed package from the scanner and let the pull judge it (a refusal is recorded)."""
-        if self.scanner is None:
-            return device_missing("scanner")
         if pull.item is None or pull.state is not PullState.OPEN:
             decision = pull.package_scanned(now=self.clock.now(), scan=None)
             return self._result(decision, [], pull)
-        scan = await read_scan(self.scanner, command.timeout_s)
+        read = await self.packages.read(by_camera=command.by_camera, timeout_s=command.timeout_s)
+        if isinstance(read, CommandResult):
+            return read
         now = self.clock.now()
         with self.db.read() as session:
             check = check_package(
                 session,
-                read_package(scan),
+                read.reading,
                 pull.item.medication,
                 today=now.date(),
                 short_dated_warning=self.settings.short_dated_warning,
@@ -421,7 +424,7 @@ class CabinetEngine:
             )
         decision = pull.package_scanned(now=now, scan=check.package(), quarantined=check.quarantined)
         result = self._result(decision, self._commit(decision.outcomes), pull)
-        return replace(result, data={**result.data, "scan": check.view()})
+        return replace(result, data={**result.data, "scan": {**check.view(), "read_by": read.source}})
 
     def _take(self, pull: Pull, command: Take) -> CommandResult:
         now = self.clock.now()

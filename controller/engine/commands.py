@@ -58,9 +58,11 @@ class Take:
 
 @dataclass(frozen=True, slots=True)
 class ScanRemoved:
-    """Scan the package just taken from the open pocket (required when ``FsmSettings.scan_removed_package``)."""
+    """Scan the package just taken from the open pocket (required when ``FsmSettings.scan_removed_package``), with
+    the hand scanner or, ``by_camera``, in front of the cabinet's camera."""
 
     timeout_s: float = 5.0
+    by_camera: bool = False
 
 
 @dataclass(frozen=True, slots=True)

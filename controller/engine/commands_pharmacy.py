@@ -35,10 +35,12 @@ class CountBack:
 
 @dataclass(frozen=True, slots=True)
 class ScanPackage:
-    """Read the next package from the scanner (over the wire) and check it against the pocket."""
+    """Read the next package from the scanner (over the wire), or from a camera frame (``by_camera``), and check
+    it against the pocket."""
 
     units: int = 1  # units in the package
     timeout_s: float = 5.0
+    by_camera: bool = False
 
 
 @dataclass(frozen=True, slots=True)

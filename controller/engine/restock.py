@@ -38,7 +38,7 @@ from controller.engine.commands_pharmacy import (
     SignRestockWitness,
     StartRestock,
 )
-from controller.engine.package_scan import check_package, read_package
+from controller.engine.package_scan import check_package
 from controller.errors import CommunicationError, DeviceFaultError
 from controller.fsm.base import Outcome, OutcomeKind, WitnessSignature
 from controller.fsm.compartment import Compartment, CompartmentState, UnlockFailure, UnlockGrant
@@ -281,18 +281,18 @@ class RestockWorkflow:
         restock = self._active()
         if isinstance(restock, CommandResult):
             return restock
-        if self.scanner is None:
-            return device_missing("scanner")
         if restock.state is not RestockState.SCANNING:
             decision = restock.scanned(now=self.engine.clock.now(), scan=None)  # type: ignore[arg-type]
             return self._result(restock, False, [], decision.refusal)
-        scan = await read_scan(self.scanner, command.timeout_s)
         e = self.engine
+        read = await e.packages.read(by_camera=command.by_camera, timeout_s=command.timeout_s)
+        if isinstance(read, CommandResult):
+            return read
         now = e.clock.now()
         with e.db.read() as session:
             check = check_package(
                 session,
-                read_package(scan),
+                read.reading,
                 restock.line.medication,
                 today=now.date(),
                 short_dated_warning=e.settings.short_dated_warning,
@@ -323,7 +323,9 @@ class RestockWorkflow:
             return beyond
         decision = restock.scanned(now=now, scan=check.package(command.units))
         sealed = commit(e, decision.outcomes)
-        return self._result(restock, decision.accepted, sealed, decision.refusal, scan=check.view())
+        return self._result(
+            restock, decision.accepted, sealed, decision.refusal, scan={**check.view(), "read_by": read.source}
+        )
 
     def _unload_beyond_lot(self, restock: Restock, package: PackageScan) -> CommandResult | None:
         """Validate before anything moves: an unload takes from a lot no more than the pocket holds of it (or the

@@ -1,0 +1,145 @@
+"""The camera instead of the hand scanner: a rendered drug package in front of the simulated network camera
+(MJPEG over HTTP, read by the OpenCV driver) is decoded and judged exactly as a scan would be, at restock and at
+pull; a wrong-strength package is refused and recorded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+from typing import Any
+
+import pytest
+
+from controller.domain.clock import FixedClock
+from controller.domain.policies import Policy
+from controller.engine.cabinet import CabinetEngine
+from controller.engine.commands import EnterCount, Login, Logout, ScanRemoved, SelectItem, StartPull, Take
+from controller.engine.commands_pharmacy import CountBack, FinishRestock, ScanPackage, StartRestock
+from controller.fsm.settings import FsmSettings
+from controller.hardware.camera.opencv_driver import OpenCvCamera
+from controller.store.database import Database
+from controller.store.ledger import Ledger
+from simulators.common.control import ControlSurface
+from simulators.scene import camera as camera_sim
+from simulators.scene.barcodes import BarcodeKind
+from simulators.scene.packages import Drug, LabelSpec, Pose, render_package
+from tests.engine import rig
+from tests.engine.rig import CABINET, chain_ok, entries, last_seq, ledger_stock_agrees, lots
+from tests.engine.test_restock import seed
+from tests.hardware.io_board.rigs import run
+from tests.store.test_inventory import FAST_HASHER
+
+HEPARIN_5K = Drug("Heparin", "5,000 units/mL", "72603-456-25", (40, 90, 200))
+HEPARIN_10K = Drug("Heparin", "10,000 units/mL", "0409-1316-32", (30, 30, 180))
+MORPHINE = Drug("Morphine", "4 mg/mL", "0409-1891-01", (60, 160, 60))
+
+
+@pytest.fixture
+def seeded(db: Database, clock: FixedClock) -> Database:
+    seed(db, clock)
+    return db
+
+
+def _package(drug: Drug, lot: str, expiry: date, serial: str) -> Any:
+    label = LabelSpec(drug, lot, expiry, serial, BarcodeKind.GS1_DATAMATRIX)
+    return render_package(label, Pose(angle_deg=4.0, module_px=5.0), seed=7).image
+
+
+@asynccontextmanager
+async def cabinet_with_camera(db: Database, clock: FixedClock, **settings: Any) -> AsyncIterator[tuple[Any, Any, Any]]:
+    async with rig.open_cabinet("tcp") as cab:
+        sim = await camera_sim.start(control=ControlSurface())
+        camera = await OpenCvCamera.connect(sim.url, timeout=5.0)
+        try:
+            engine = CabinetEngine(
+                db=db,
+                ledger=Ledger(CABINET, clock, is_simulator=True),
+                board=cab.board,
+                clock=clock,
+                policy=Policy(),
+                settings=FsmSettings(**settings),
+                hasher=FAST_HASHER,
+                camera=camera,
+            )
+            assert (await engine.restore()).ok
+            yield engine, cab, sim.model
+        finally:
+            await camera.close()
+            await sim.close()
+
+
+def test_restock_by_camera(seeded: Database, clock: FixedClock) -> None:
+    async def scenario() -> None:
+        async with cabinet_with_camera(seeded, clock) as (engine, cab, lens):
+            start = last_seq(seeded)
+            assert (await engine.execute(Login("TECH1", pin="4444"))).ok
+            assert (await engine.execute(StartRestock("D1-P01", quantity=2))).ok
+            cab.world.open_drawer(1)
+            await engine.poll()
+            assert (await engine.execute(CountBack(5))).ok
+
+            lens.show(_package(HEPARIN_10K, "HX9", date(2027, 9, 30), "W1"))
+            wrong = await engine.execute(ScanPackage(by_camera=True))
+            assert not wrong.ok and wrong.data["scan"]["ndc10"] == "0409131632", wrong
+            assert wrong.data["scan"]["read_by"]["device"] == "camera"
+
+            lens.show(_package(HEPARIN_5K, "HC1", date(2027, 9, 30), "C1"))
+            right = await engine.execute(ScanPackage(units=2, by_camera=True))
+            assert right.ok, right
+            assert right.data["scan"]["lot"] == "HC1" and right.data["scan"]["serial"] == "C1"
+            assert (await engine.execute(FinishRestock())).ok
+            cab.world.close_drawer(1)
+            await engine.poll()
+
+            assert lots(seeded, "D1-P01")["HC1"] == 2
+            new = entries(seeded, start)
+            assert [json.loads(r.body)["reason_code"] for r in new if r.event_type == "input.refused"] == [
+                wrong.data["scan"]["verdict"]
+            ]
+            assert chain_ok(seeded) and ledger_stock_agrees(seeded)
+
+    run(scenario(), timeout=60)
+
+
+def test_removed_package_checked_by_camera(seeded: Database, clock: FixedClock) -> None:
+    async def scenario() -> None:
+        async with cabinet_with_camera(seeded, clock, scan_removed_package=True) as (engine, cab, lens):
+            assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
+            assert (await engine.execute(StartPull("MRN1"))).ok
+            assert (await engine.execute(SelectItem(order_id="ORD1"))).ok
+            assert (await engine.execute(EnterCount(9))).ok
+            cab.world.open_drawer(2)
+            await engine.poll()
+            cab.world.lift_lid(2, 1)
+            await engine.poll()
+            lens.show(_package(MORPHINE, "B2", date(2027, 6, 30), "G7"))
+            seen = await engine.execute(ScanRemoved(by_camera=True))
+            assert seen.ok, seen
+            assert seen.data["scan"]["read_by"]["device"] == "camera"
+            assert (await engine.execute(Take(1))).ok
+            cab.world.close_lid(2, 1)
+            await engine.poll()
+            cab.world.close_drawer(2)
+            await engine.poll()
+            assert lots(seeded, "D2-P01")["B2"] == 5
+            assert (await engine.execute(Logout())).ok
+
+    run(scenario(), timeout=60)
+
+
+def test_no_camera_is_a_clear_refusal(seeded: Database, clock: FixedClock) -> None:
+    async def scenario() -> None:
+        async with rig.open_cabinet("fake") as cab:
+            engine = rig.make_engine(seeded, cab.board, clock)
+            assert (await engine.restore()).ok
+            assert (await engine.execute(Login("TECH1", pin="4444"))).ok
+            assert (await engine.execute(StartRestock("D1-P01", quantity=2))).ok
+            cab.world.open_drawer(1)
+            await engine.poll()
+            assert (await engine.execute(CountBack(5))).ok
+            refused = await engine.execute(ScanPackage(by_camera=True))
+            assert refused.code == "engine.device_missing" and refused.context["device"] == "camera"
+
+    run(scenario())
