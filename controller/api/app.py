@@ -26,6 +26,7 @@ from controller.api import (
     routes_patients,
     routes_pharmacy,
     routes_pull,
+    routes_reports,
     routes_review,
     routes_search,
     routes_session,
@@ -55,6 +56,7 @@ ROUTERS = (
     routes_devices,
     routes_ledger,
     routes_admin,
+    routes_reports,
     routes_events,
 )
 

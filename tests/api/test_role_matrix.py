@@ -88,6 +88,8 @@ MATRIX: list[tuple[str, str, str, dict[str, Any] | None, frozenset[str], str | N
     ("POST", "/api/v1/devices/simulator/actions", "/api/v1/devices/simulator/actions", BAD, ALL, None),
     ("GET", "/api/v1/ledger", "/api/v1/ledger", None, frozenset({P, A}), "ledger:read"),
     ("GET", "/api/v1/ledger/verify", "/api/v1/ledger/verify", None, frozenset({P, A}), "ledger:read"),
+    ("GET", "/api/v1/reports", "/api/v1/reports", None, frozenset({P, A}), "ledger:read"),
+    ("GET", "/api/v1/reports/{name}", "/api/v1/reports/overrides", None, frozenset({P, A}), "ledger:read"),
     ("GET", "/api/v1/admin/users", "/api/v1/admin/users", None, frozenset({A}), "admin:read"),
     ("POST", "/api/v1/admin/users", "/api/v1/admin/users", BAD, frozenset({A}), None),
     ("PATCH", "/api/v1/admin/users/{user_id}", "/api/v1/admin/users/NURSE2", BAD, frozenset({A}), None),
