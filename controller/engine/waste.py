@@ -74,8 +74,7 @@ def find_removal(engine: CabinetEngine, pull_id: str) -> Removal | None:
     kinds = ("dose.removed", "dose.returned", "dose.wasted", "dose.waste_pending")
     with engine.db.read() as session:
         rows = session.execute(
-            select(LedgerEntryRow.seq, LedgerEntryRow.event_type, LedgerEntryRow.body)
-            .where(
+            select(LedgerEntryRow.seq, LedgerEntryRow.event_type, LedgerEntryRow.body).where(
                 LedgerEntryRow.cabinet_id == engine.cabinet_id,
                 LedgerEntryRow.event_type.in_(kinds),
                 DetailField("pull_id") == pull_id,
