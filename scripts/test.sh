@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests need (none yet beyond Python itself; the browser and zbar come with later issues).
-APT_PACKAGES=(python3-venv)
+# System packages the tests need: Debian's chromium drives the browser tests (tests/ui).
+APT_PACKAGES=(python3-venv chromium)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -51,6 +51,9 @@ PY
     echo "test.sh: testing on SQLite and on PostgreSQL ($ADC_TEST_DATABASE_URL)"
   fi
 fi
+
+# The browser tests must run here: without chromium they fail instead of skipping.
+export ADC_REQUIRE_BROWSER=1
 
 # pytest exits 5 when it collected no test: that fails this script like any other non-zero exit.
 exec "$VENV/bin/python" -m pytest "$@"

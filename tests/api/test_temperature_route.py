@@ -43,7 +43,8 @@ def test_the_route_shows_readings_band_and_a_recorded_excursion(tmp_path: Path) 
         cab.sims.act("io_board", "set_fridge_temperature", celsius=9.5)
         cab.wait_until(lambda: shown()["current_c"] == 9.5)
         cab.wait_until(lambda: 9.5 in [p["temperature_c"] for p in shown()["readings"]])
-        health = c.app.state.runtime.runner.health  # the running loop's refrigerator check has seen it start
+        app: Any = c.app
+        health = app.state.runtime.runner.health  # the running loop's refrigerator check has seen it start
         cab.wait_until(lambda: health.last_environment is not None and health.last_environment.data["excursion"])
         cab.clock.advance(timedelta(minutes=31))  # the running loop's next refrigerator check sees 31 minutes out
         cab.wait_until(lambda: c.get("/api/v1/cabinet/session", headers=h).status_code == 401)  # idle: logged off

@@ -1,0 +1,95 @@
+// Logging in at the cabinet: user ID with a PIN from the keypad, and/or a badge (a badge reader types into its
+// field like a keyboard). The token the cabinet returns lives as long as the cabinet session.
+import { h } from "./dom.js";
+import { keypad } from "./keypad.js";
+import { messageBox, showInfo, showProblem } from "./messages.js";
+
+/**
+ * @param {import("./api.js").Api} api
+ * @param {{onLoggedIn: (session: object) => void, note?: string}} options
+ * @returns {{element: HTMLElement, focus: () => void, say: (text: string) => void}}
+ */
+export function loginForm(api, { onLoggedIn, note = "" }) {
+  const message = messageBox("login-message");
+  const userId = h("input", {
+    id: "login-user",
+    name: "user",
+    autocomplete: "username",
+    autocapitalize: "characters",
+    required: true,
+  });
+  const badge = h("input", { id: "login-badge", name: "badge", autocomplete: "off" });
+  let busy = false;
+  const submit = async () => {
+    if (busy) return;
+    const body = { user_id: userId.value.trim().toUpperCase() };
+    if (pin.value) body.pin = pin.value;
+    if (badge.value.trim()) body.badge = badge.value.trim();
+    if (!body.user_id) {
+      showInfo(message, "Enter your user ID first.");
+      userId.focus();
+      return;
+    }
+    if (!body.pin && !body.badge) {
+      showInfo(message, "Enter your PIN on the keypad, or scan your badge.");
+      pin.focus();
+      return;
+    }
+    busy = true;
+    showInfo(message, "Checking…");
+    try {
+      const session = await api.post("/api/v1/cabinet/session", body);
+      api.setToken(session.token);
+      pin.clear();
+      badge.value = "";
+      showInfo(message, "");
+      onLoggedIn(session);
+    } catch (problem) {
+      pin.clear();
+      showProblem(message, problem, "Login refused");
+    } finally {
+      busy = false;
+    }
+  };
+  userId.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      pin.focus();
+    }
+  });
+  badge.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      submit();
+    }
+  });
+  const pin = keypad({
+    id: "login-pin",
+    label: "PIN",
+    masked: true,
+    maxLength: 12,
+    onSubmit: submit,
+    submitLabel: "Log in",
+  });
+  const element = h(
+    "form",
+    { id: "login", class: "login", onsubmit: (event) => (event.preventDefault(), submit()) },
+    h(
+      "div",
+      { class: "login-fields" },
+      h("h2", {}, "Log in"),
+      note ? h("p", { class: "hint" }, note) : null,
+      h("label", { for: "login-user" }, "User ID"),
+      userId,
+      h("label", { for: "login-badge" }, "Badge (scan or type)"),
+      badge,
+      message,
+    ),
+    pin.element,
+  );
+  return {
+    element,
+    focus: () => userId.focus(),
+    say: (text) => showInfo(message, text),
+  };
+}
