@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         default=None, description="device index (0), /dev/video0, a video file or frames_%04d.png, rtsp:// or http://"
     )
     io_poll_hz: float = Field(default=10.0, gt=0, le=100, description="sensor poll rate")
+    # HL7 v2 over MLLP, started by ``adc serve`` when set (host:port each):
+    hl7_listen: str | None = Field(default=None, description="where the ADT/RDE listener binds, e.g. 127.0.0.1:2575")
+    hl7_outbound: str | None = Field(
+        default=None, description="the receiver of dispense and charge messages; set, every dose is queued for it"
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

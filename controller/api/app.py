@@ -3,12 +3,15 @@
 The lifespan builds everything through ``controller.bootstrap`` (``ApiRuntime``): the store at once, the devices
 and the engine's running loop in the background; until they are up, ``/ready`` and every cabinet route answer 503
 (``api.not_ready``) while ``/health`` answers 200. The UIs are static pages under ``static/`` (served at ``/``).
+
+Integrations this layer may not import (``controller.integration``: HL7) are handed in by whoever composes the
+process (``adc serve``): ledger observers for the engine's ledger, and services run for as long as the API runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -20,6 +23,7 @@ from controller.api import (
     routes_clinical,
     routes_devices,
     routes_events,
+    routes_fhir,
     routes_inventory,
     routes_ledger,
     routes_oauth,
@@ -40,7 +44,11 @@ from controller.api.runtime import ApiRuntime
 from controller.api.settings import ApiSettings
 from controller.domain.clock import Clock
 from controller.settings import Settings
+from controller.store.database import Database
+from controller.store.ledger import LedgerObserver
 
+# A background service (an HL7 listener or sender): given the store and the clock, what runs it while the API runs.
+Service = Callable[[Database, Clock], AbstractAsyncContextManager[object]]
 STATIC_DIR = Path(__file__).parent / "static"
 ROUTERS = (
     routes_system,
@@ -55,24 +63,35 @@ ROUTERS = (
     routes_inventory,
     routes_devices,
     routes_ledger,
-    routes_admin,
     routes_reports,
+    routes_admin,
     routes_events,
+    routes_fhir,
 )
 
 
-def create_app(settings: Settings, api: ApiSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    api: ApiSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    ledger_observers: Sequence[LedgerObserver] = (),
+    services: Sequence[Service] = (),
+) -> FastAPI:
     api = api or ApiSettings()
     metrics = ApiMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = ApiRuntime(settings, api, clock=clock)
+        runtime = ApiRuntime(settings, api, clock=clock, ledger_observers=ledger_observers)
         runtime.metrics = metrics  # the middleware was built with the app; the runtime reports into the same one
         app.state.runtime = runtime
         runtime.start()
         try:
-            yield
+            async with AsyncExitStack() as running:  # closed in reverse order, before the runtime
+                for service in services:
+                    await running.enter_async_context(service(runtime.db, runtime.clock))
+                yield
         finally:
             await runtime.close()
 

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -35,6 +36,7 @@ from controller.engine.cabinet import CabinetEngine
 from controller.engine.runner import CabinetRunner
 from controller.settings import Settings
 from controller.store import schema
+from controller.store.ledger import LedgerObserver
 from controller.store.models import LedgerEntryRow
 
 log = logging.getLogger("controller.api")
@@ -44,8 +46,16 @@ _REFUSALS_PER_MINUTE = 30  # a flood of bad tokens must not flood the ledger: th
 
 
 class ApiRuntime:
-    def __init__(self, settings: Settings, api: ApiSettings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        api: ApiSettings,
+        *,
+        clock: Clock | None = None,
+        ledger_observers: Sequence[LedgerObserver] = (),
+    ) -> None:
         self.settings = settings
+        self.ledger_observers = tuple(ledger_observers)  # e.g. the HL7 outbox: run inside every ledger append
         self.api = api
         self.clock = clock or SystemClock()
         self.cabinet_id = settings.cabinet_id
@@ -100,7 +110,9 @@ class ApiRuntime:
         self.hardware = hardware
         self.status = "restoring the compartments from the sensors"
         policy = Policy(override_items=self.recorded_override_list())
-        engine = build_engine(self.settings, hardware, db=self.db, clock=self.clock, policy=policy)
+        engine = build_engine(
+            self.settings, hardware, db=self.db, clock=self.clock, policy=policy, ledger_observers=self.ledger_observers
+        )
         runner = CabinetRunner(engine, poll_period_s=1.0 / self.settings.io_poll_hz)
         await runner.start()
         self.engine, self.runner = engine, runner

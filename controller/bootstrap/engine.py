@@ -3,6 +3,8 @@ are chosen here and nowhere else."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from controller.bootstrap import credential_hasher, open_database
 from controller.bootstrap.hardware import Hardware
 from controller.domain.clock import Clock, SystemClock
@@ -13,7 +15,7 @@ from controller.errors import ConfigurationError
 from controller.fsm.settings import FsmSettings
 from controller.settings import Settings
 from controller.store.database import Database
-from controller.store.ledger import Ledger
+from controller.store.ledger import Ledger, LedgerObserver
 
 
 def build_engine(
@@ -24,15 +26,17 @@ def build_engine(
     clock: Clock | None = None,
     policy: Policy | None = None,
     fsm_settings: FsmSettings | None = None,
+    ledger_observers: Sequence[LedgerObserver] = (),
 ) -> CabinetEngine:
     """The engine for ``settings.cabinet_id`` on ``hardware.io_board``. Ledger entries are stamped simulated when
-    any connected device says it is a simulator."""
+    any connected device says it is a simulator. ``ledger_observers`` run inside each append (the HL7 outbox is
+    one; whoever composes the integrations passes them, as this layer may not import them)."""
     if hardware.io_board is None:
         raise ConfigurationError("config.invalid", "the engine needs an I/O board: set ADC_IO_BOARD")
     clock = clock or SystemClock()
     return CabinetEngine(
         db=db or open_database(settings),
-        ledger=Ledger(settings.cabinet_id, clock, is_simulator=hardware.is_simulator),
+        ledger=Ledger(settings.cabinet_id, clock, is_simulator=hardware.is_simulator, observers=ledger_observers),
         board=hardware.io_board,
         clock=clock,
         policy=policy or Policy(),

@@ -27,6 +27,7 @@ from controller.bootstrap.hardware import DeviceReport, connect_hardware
 from controller.cli.api_clients import api_app
 from controller.cli.hl7 import hl7_app
 from controller.cli.report import report_app
+from controller.cli.scenario import scenario_app
 from controller.cli.serve import serve
 from controller.cli.vision import vision_app
 from controller.errors import ControllerError
@@ -53,6 +54,7 @@ app.add_typer(hl7_app, name="hl7")
 app.add_typer(report_app, name="report")
 app.command("serve")(serve)
 app.add_typer(vision_app, name="vision")
+app.add_typer(scenario_app, name="scenario")
 
 out = Console()
 err = Console(stderr=True)

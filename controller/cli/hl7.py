@@ -1,7 +1,7 @@
 """``adc hl7``: the HL7 v2 interface of the controller.
 
-``adc hl7 listen`` runs the MLLP listener (ADT and RDE in, one ACK each, every frame archived) until Ctrl-C. The
-outbound queue (``adc hl7 outbox``) belongs with the outbound interface and is added beside it.
+``adc hl7 listen`` runs the MLLP listener (ADT and RDE in, one ACK each, every frame archived) until Ctrl-C.
+``adc hl7 outbox`` shows the queue of outbound dispense and charge messages (``hl7_outbox``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import typer
 from pydantic import ValidationError
 
 from controller.bootstrap import build_store
+from controller.cli.hl7_outbox import outbox
 from controller.domain.clock import Clock
 from controller.integration.hl7 import open_listener
 from controller.settings import Settings
@@ -25,7 +26,11 @@ from controller.store.database import Database
 
 MLLP_PORT = 2575  # the IANA port for HL7 over MLLP
 
-hl7_app = typer.Typer(help="HL7 v2 interface: the MLLP listener for ADT and pharmacy orders.", no_args_is_help=True)
+hl7_app = typer.Typer(
+    help="HL7 v2 interface: the MLLP listener for ADT and pharmacy orders; the outbox of dispenses and charges.",
+    no_args_is_help=True,
+)
+hl7_app.command("outbox")(outbox)
 
 
 def _settings(database_url: str | None) -> Settings:

@@ -54,9 +54,11 @@ def serve(
 ) -> None:
     """Run the simulated cabinet: store, device simulators, API and pages; print the URL and demo credentials."""
     from controller.api.app import create_app  # here: the other adc commands need not load the web stack
+    from controller.cli.hl7_services import hl7_interfaces
 
     settings = Settings()
     api = ApiSettings()
+    hl7 = hl7_interfaces(settings)  # ADC_HL7_LISTEN / ADC_HL7_OUTBOUND, run with the API; a bad one stops us here
     first_run = _prepare_store(settings)
     use_simulators = settings.io_board is None if simulators is None else simulators
     process: subprocess.Popen[str] | None = None
@@ -69,7 +71,7 @@ def serve(
         scheme = "https" if api.tls_cert and api.tls_key else "http"
         banner = _banner(f"{scheme}://{host}:{port}/", settings, simulated=use_simulators, first_run=first_run)
         config = uvicorn.Config(
-            create_app(settings, api),
+            create_app(settings, api, ledger_observers=hl7.ledger_observers, services=hl7.services),
             host=host,
             port=port,
             access_log=False,  # the app logs each request by route template: no ids (MRNs) from paths in logs

@@ -151,6 +151,7 @@ class CabinetEngine:
                 self.unlock_chain[slot.pocket_id] = (slot.drawer_id,)
         self.slots = {slot.pocket_id: slot for slot in slots}
         self.scanner = scanner
+        self.camera = camera
         self.packages = PackageReader(scanner, camera)  # hand scanner or camera, one reading either way
         # Workflows beyond login and pull live in their own modules and register their commands here
         # (``register``); they run with an active session, after the activity timer is reset.

@@ -5,6 +5,10 @@ per-cabinet sequence number; its ``hash`` is SHA-256 over the previous entry's h
 Appends lock the cabinet's head row, so sequence numbers have no gaps and the chain never forks, whichever
 process or connection writes. No code here updates or deletes an entry; the migrations add database triggers
 that refuse UPDATE and DELETE on the table.
+
+Observers (``Ledger(observers=...)``) are called inside ``append``, in the caller's transaction, with the sealed
+entry: what they write commits or rolls back with the entry (the HL7 outbox is one). The store knows nothing of
+what they do; one that raises makes the append fail.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import gc
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -122,14 +126,21 @@ class SealedEntry:
     hash: str
 
 
+# Called inside ``Ledger.append`` with the session of the append's transaction, the sealed entry and its record.
+LedgerObserver = Callable[[Session, SealedEntry, LedgerRecord], None]
+
+
 class Ledger:
     """Appends records for one cabinet. ``is_simulator`` comes from the devices the cabinet runs against, so a
     simulated dose can never be mistaken for a real one."""
 
-    def __init__(self, cabinet_id: str, clock: Clock, *, is_simulator: bool) -> None:
+    def __init__(
+        self, cabinet_id: str, clock: Clock, *, is_simulator: bool, observers: Sequence[LedgerObserver] = ()
+    ) -> None:
         self.cabinet_id = cabinet_id
         self.clock = clock
         self.is_simulator = is_simulator
+        self.observers = tuple(observers)
 
     def append(self, session: Session, record: LedgerRecord) -> SealedEntry:
         """Seal ``record`` into the chain inside the caller's transaction (it commits or rolls back with it)."""
@@ -147,7 +158,10 @@ class Ledger:
         digest = entry_hash(prev_hash, body)
         connection.execute(_INSERT_ENTRY, {"body": body, "prev_hash": prev_hash, "hash": digest})
         connection.execute(_ADVANCE_HEAD, {"cabinet": self.cabinet_id, "last_seq": seq, "last_hash": digest})
-        return SealedEntry(self.cabinet_id, seq, recorded_at, body, prev_hash, digest)
+        sealed = SealedEntry(self.cabinet_id, seq, recorded_at, body, prev_hash, digest)
+        for observer in self.observers:
+            observer(session, sealed, record)
+        return sealed
 
 
 def _lock_head(connection: Connection, cabinet_id: str) -> tuple[int, str]:

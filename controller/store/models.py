@@ -420,3 +420,54 @@ class Hl7PatientMergeRow(Base):
     survivor_id: Mapped[str] = mapped_column(String(64))
     merged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     control_id: Mapped[str] = mapped_column(String(199))
+
+
+# --- HL7 v2 outbound (migration 0008): the durable outbox of dispense and charge messages ----------------------
+
+
+class Hl7OutboxRow(Base):
+    """One outbound message (RDS^O13 or DFT^P03), written in the transaction of the ledger entry it reports and
+    composed then: ``payload`` and ``control_id`` (MSH-10) never change, so a resend is byte for byte the same
+    message. ``status`` is pending, delivered (after its AA was received; ``ack`` holds it) or parked (refused
+    too often: an operator requeues it). ``patient_key`` orders the queue: a patient's messages go out in ``id``
+    order, each only after the one before it was delivered."""
+
+    __tablename__ = "hl7_outbox"
+    __table_args__ = (
+        UniqueConstraint("cabinet_id", "control_id"),
+        Index("ix_hl7_outbox_queue", "cabinet_id", "status", "id"),
+        Index("ix_hl7_outbox_patient", "cabinet_id", "patient_key", "status", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    cabinet_id: Mapped[str] = mapped_column(String(64))
+    ledger_seq: Mapped[int] = mapped_column(BigInteger)
+    control_id: Mapped[str] = mapped_column(String(20))  # MSH-10, fixed when the message is queued
+    message_type: Mapped[str] = mapped_column(String(20))  # RDS^O13, DFT^P03
+    patient_key: Mapped[str] = mapped_column(String(64))  # the entry's patient id; "" when it names none
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    refusals: Mapped[int] = mapped_column(Integer, default=0)  # AE/AR answers so far
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ack: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Hl7OutboxAttemptRow(Base):
+    """Each delivery attempt of an outbox message and how it ended: ``outcome`` delivered, refused (AE/AR: the
+    ACK is kept), parked, or failed (no connection, dropped, no ACK in time, an ACK for another message)."""
+
+    __tablename__ = "hl7_outbox_attempts"
+    __table_args__ = (Index("ix_hl7_outbox_attempts_message", "outbox_id"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("hl7_outbox.id"))
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(20))
+    ack_code: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    ack: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -99,10 +99,29 @@ MATRIX: list[tuple[str, str, str, dict[str, Any] | None, frozenset[str], str | N
     ("GET", "/api/v1/admin/override-list", "/api/v1/admin/override-list", None, frozenset({A}), "admin:read"),
     ("PUT", "/api/v1/admin/override-list", "/api/v1/admin/override-list", BAD, frozenset({A}), None),
     ("GET", "/api/v1/admin/policies", "/api/v1/admin/policies", None, frozenset({A}), "admin:read"),
+    # FHIR (a read of a dispense by a malformed id answers 422: the demo cabinet has no dose records yet)
+    ("GET", "/fhir/Patient", "/fhir/Patient", None, frozenset({N, P}), "fhir:read"),
+    ("GET", "/fhir/Patient/{resource_id}", "/fhir/Patient/MRN100001", None, frozenset({N, P}), "fhir:read"),
+    ("GET", "/fhir/Medication", "/fhir/Medication", None, frozenset({N, T, P}), "fhir:read"),
+    ("GET", "/fhir/Medication/{resource_id}", "/fhir/Medication/HYDROMORPHONE-1MG-ML-SYR", None,
+     frozenset({N, T, P}), "fhir:read"),
+    ("GET", "/fhir/MedicationRequest", "/fhir/MedicationRequest", None, frozenset({N, P}), "fhir:read"),
+    ("GET", "/fhir/MedicationRequest/{resource_id}", "/fhir/MedicationRequest/ORD9001", None, frozenset({N, P}),
+     "fhir:read"),
+    ("POST", "/fhir/MedicationRequest", "/fhir/MedicationRequest", BAD, frozenset({P}), "orders:write"),
+    ("PUT", "/fhir/MedicationRequest/{resource_id}", "/fhir/MedicationRequest/ORD9001", BAD, frozenset({P}),
+     "orders:write"),
+    ("GET", "/fhir/MedicationDispense", "/fhir/MedicationDispense", None, frozenset({P, A}), "fhir:read"),
+    ("GET", "/fhir/MedicationDispense/{resource_id}", "/fhir/MedicationDispense/no_such_id", None,
+     frozenset({P, A}), "fhir:read"),
+    ("GET", "/fhir/Location", "/fhir/Location", None, ALL, "fhir:read"),
+    ("GET", "/fhir/Location/{resource_id}", "/fhir/Location/area.4W", None, ALL, "fhir:read"),
+    ("GET", "/fhir/Device", "/fhir/Device", None, ALL, "fhir:read"),
+    ("GET", "/fhir/Device/{resource_id}", "/fhir/Device/cabinet.CAB-4W", None, ALL, "fhir:read"),
     ("DELETE", "/api/v1/cabinet/session", "/api/v1/cabinet/session", None, ALL, None),  # last: it logs out
 ]  # fmt: skip
 OPEN = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics"), ("POST", "/oauth/token"),
-        ("POST", "/api/v1/cabinet/session"), ("WEBSOCKET", "/api/v1/events")}  # fmt: skip
+        ("POST", "/api/v1/cabinet/session"), ("WEBSOCKET", "/api/v1/events"), ("GET", "/fhir/metadata")}  # fmt: skip
 
 
 def call(cab: Cabinet, method: str, path: str, body: dict[str, Any] | None, token: str | None) -> Any:

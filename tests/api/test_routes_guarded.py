@@ -19,6 +19,7 @@ OPEN = {
     ("GET", "/metrics"),
     ("POST", "/oauth/token"),
     ("POST", "/api/v1/cabinet/session"),  # the login: it is how a token is obtained
+    ("GET", "/fhir/metadata"),  # the CapabilityStatement: how a FHIR client discovers the server
 }
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
 

@@ -40,6 +40,8 @@ TABLES = {
     "hl7_processed_messages",
     "hl7_orders",
     "hl7_patient_merges",
+    "hl7_outbox",
+    "hl7_outbox_attempts",
 }
 
 

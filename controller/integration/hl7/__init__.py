@@ -11,7 +11,7 @@ record (doses, counts, drawers) and stays so: census and order traffic is the ho
 from its systems, and hundreds of messages a day per unit would crowd the per-cabinet chain whose head every
 dose append locks. What the ledger needs from HL7 it already carries: a removal names its order and patient,
 and an A40 merge leaves ``hl7_patient_merges`` linking the identifier old entries were written with.
-Not responsible for: outbound messages (dispense and charges) or FHIR.
+Not responsible for: outbound messages (dispense and charges: ``outbound``) or FHIR (``controller.api.fhir``).
 """
 
 from __future__ import annotations
