@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session as DbSession
 from controller.domain.allergies import allergy_conflicts
 from controller.domain.clock import Clock
 from controller.domain.credentials import CredentialHasher
+from controller.domain.dose_units import units_for_dose
 from controller.domain.policies import Policy, discrepancy_deadline
 from controller.domain.topology import DrawerKind
 from controller.engine.addressing import BoardAddress, board_address
@@ -390,6 +391,7 @@ class CabinetEngine:
             expected_on_hand=on_hand,
             profiled_area=self.profiled,
             order=order,
+            order_max_units=units_for_dose(order, medication) if order is not None else None,
             override_reason=command.override_reason,
             critical_override_mode=self.critical_override_mode,
             open_cs_discrepancy=blocked,

@@ -70,7 +70,7 @@ def layout() -> dict[str, Any]:
         ],
         "patient": [{"mrn": "MRN1", "encounter": "ENC1", "family_name": "Doe", "given_name": "Jo"}],
         "order": [
-            {"id": "ORD1", "mrn": "MRN1", "item": MORPHINE, "dose": "4", "dose_unit": "mg", "verified": True},
+            {"id": "ORD1", "mrn": "MRN1", "item": MORPHINE, "dose": "12", "dose_unit": "mg", "verified": True},
             {"id": "ORD2", "mrn": "MRN1", "item": HEPARIN, "dose": "5000", "dose_unit": "unit", "verified": True},
         ],
     }  # fmt: skip

@@ -11,7 +11,7 @@ import pytest
 from controller.domain.clock import FixedClock
 from controller.domain.policies import OverrideReason, Policy
 from controller.engine.cabinet import CabinetEngine
-from controller.engine.commands import EnterCount, Login, SelectItem, StartPull
+from controller.engine.commands import EnterCount, Login, SelectItem, StartPull, Take
 from controller.fsm.settings import FsmSettings
 from controller.hardware.io_board.interface import IoBoard
 from controller.store.database import Database
@@ -119,5 +119,30 @@ def test_no_allergy_no_allergy_warning(db: Database, clock: FixedClock) -> None:
             chosen = await engine.execute(SelectItem(item_id=MORPHINE, override_reason=OverrideReason.SEVERE_PAIN))
             assert chosen.ok, chosen
             assert "allergy" not in _codes(dict(chosen.data))
+
+    run(scenario())
+
+
+def test_profiled_pull_is_capped_by_the_order(db: Database, clock: FixedClock) -> None:
+    """ORD1 is morphine 12 mg; the pocket holds 4 mg/mL 1 mL cartridges: three units, and a fourth is refused."""
+    _seed(db, clock, [])
+
+    async def scenario() -> None:
+        async with open_cabinet("fake") as cab:
+            engine = _engine(db, cab.board, clock)
+            assert (await engine.restore()).ok
+            assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
+            assert (await engine.execute(StartPull("MRN1"))).ok
+            chosen = await engine.execute(SelectItem(order_id="ORD1"))
+            assert chosen.ok and chosen.data["pull"]["max_quantity"] == 3, chosen
+            assert (await engine.execute(EnterCount(9))).ok
+            cab.world.open_drawer(2)
+            await engine.poll()
+            cab.world.lift_lid(2, 1)
+            await engine.poll()
+            too_many = await engine.execute(Take(4))
+            assert too_many.code == "workflow.quantity_exceeds_order", too_many
+            assert too_many.context["maximum"] == 3
+            assert (await engine.execute(Take(3))).ok
 
     run(scenario())
