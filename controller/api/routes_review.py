@@ -14,7 +14,7 @@ from controller.api.access import Access, Principal
 from controller.api.routing import PROBLEMS, Body, Data, Lax, example, run
 from controller.domain.policies import OverrideReviewOutcome
 from controller.domain.users import Privilege
-from controller.engine.commands import AccountFor
+from controller.engine.commands import AccountFor, ServiceCompartment
 from controller.engine.commands_clinical import (
     ListDiscrepancies,
     ListOverrideReviews,
@@ -178,3 +178,14 @@ async def critical_override(body: CriticalOverrideBody, request: Request) -> JSO
 )
 async def account_for(compartment_id: PathId, request: Request, body: AccountBody | None = None) -> JSONResponse:
     return await run(request, AccountFor(compartment_id, (body or AccountBody()).counted))
+
+
+@router.post(
+    "/compartments/{compartment_id}/service",
+    response_model=Data,
+    tags=["devices"],
+    summary="Return a jammed or faulted compartment to service after repair (it must shut and latch)",
+    dependencies=[Depends(Access())],
+)
+async def service(compartment_id: PathId, request: Request) -> JSONResponse:
+    return await run(request, ServiceCompartment(compartment_id))

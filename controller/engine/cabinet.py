@@ -40,6 +40,7 @@ from controller.engine.commands import (
     Logout,
     ScanRemoved,
     SelectItem,
+    ServiceCompartment,
     StartPull,
     Take,
     Tick,
@@ -239,6 +240,8 @@ class CabinetEngine:
             return self._start_pull(command)
         if isinstance(command, AccountFor):
             return await self._account_for(command)
+        if isinstance(command, ServiceCompartment):
+            return await self._service(command)
         handler = self._handlers.get(type(command))
         if handler is not None:
             return await handler(command)
@@ -568,6 +571,26 @@ class CabinetEngine:
         if decision.accepted:
             with contextlib.suppress(*_EXPECTED):
                 self._apply_snapshot(await self._io(self.board.snapshot()))  # it latches if it is shut
+        result = self._result(decision, sealed, None)
+        return replace(result, data={**result.data, "compartment": compartment.state.value})
+
+    async def _service(self, command: ServiceCompartment) -> CommandResult:
+        compartment = self.compartments.by_id.get(command.compartment_id)
+        if compartment is None:
+            return CommandResult.refuse(
+                "engine.unknown_compartment",
+                f"no compartment {command.compartment_id}",
+                compartment=command.compartment_id,
+            )
+        user = self.session.user
+        assert user is not None
+        decision = compartment.service_reset(now=self.clock.now(), user=user)
+        sealed = self._commit(decision.outcomes)
+        if decision.accepted:
+            with contextlib.suppress(*_EXPECTED):
+                snapshot = await self._io(self.board.snapshot())
+                self._apply_snapshot(snapshot)  # shut and latched: locked again
+                await self._confirm_latched(snapshot)  # shut but not latched: the lock is commanded and checked
         result = self._result(decision, sealed, None)
         return replace(result, data={**result.data, "compartment": compartment.state.value})
 

@@ -79,11 +79,31 @@ class AccountFor:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceCompartment:
+    """A privileged user returns a jammed or faulted compartment to service after clearing it; the engine then
+    checks it shuts and latches (a lock that still does not engage puts it back at fault)."""
+
+    compartment_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Let time-driven rules run now (inactivity logoff, drawer left open)."""
 
 
-Command = Login | Logout | StartPull | SelectItem | EnterCount | ScanRemoved | Take | CancelPull | AccountFor | Tick
+Command = (
+    Login
+    | Logout
+    | StartPull
+    | SelectItem
+    | EnterCount
+    | ScanRemoved
+    | Take
+    | CancelPull
+    | AccountFor
+    | ServiceCompartment
+    | Tick
+)
 
 
 @dataclass(frozen=True, slots=True)

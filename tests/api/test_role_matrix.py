@@ -79,6 +79,7 @@ MATRIX: list[tuple[str, str, str, dict[str, Any] | None, frozenset[str], str | N
     ("POST", "/api/v1/quarantine/{quarantine_id}/review", "/api/v1/quarantine/1/review", BAD, frozenset({P}), None),
     ("PUT", "/api/v1/cabinet/critical-override", "/api/v1/cabinet/critical-override", BAD, frozenset({A}), None),
     ("POST", "/api/v1/compartments/{compartment_id}/account", "/api/v1/compartments/D9/account", BAD, ALL, None),
+    ("POST", "/api/v1/compartments/{compartment_id}/service", "/api/v1/compartments/D9/service", None, ALL, None),
     ("GET", "/api/v1/inventory/pockets", "/api/v1/inventory/pockets", None, frozenset({T, P, A}), "inventory:read"),
     ("GET", "/api/v1/inventory/expiring", "/api/v1/inventory/expiring", None, frozenset({T, P, A}),
      "inventory:read"),

@@ -1,0 +1,58 @@
+"""A compartment at fault is returned to service by a privileged user once the lock is repaired; until then, or if
+the lock still does not engage, it stays out of service. End to end over the I/O board simulator (Modbus TCP)."""
+
+from __future__ import annotations
+
+import json
+
+from controller.domain.clock import FixedClock
+from controller.engine.commands import Login, Logout, SelectItem, ServiceCompartment, StartPull, Take
+from controller.fsm.compartment import CompartmentState
+from controller.store.database import Database
+from simulators.common.faults import Fault, FaultKind, FaultPlan
+from tests.engine.rig import chain_ok, entries, last_seq, make_engine, open_cabinet
+from tests.engine.test_faults_e2e import login, ok, seeded  # noqa: F401  (the fixture)
+from tests.hardware.io_board.rigs import run
+
+C = CompartmentState
+
+
+def test_faulted_drawer_back_in_service_after_repair(seeded: Database, clock: FixedClock) -> None:  # noqa: F811
+    async def scenario() -> None:
+        faults = FaultPlan([Fault(FaultKind.LOCK_FAILS, at_time=1001.0, params={"drawer": 1})])
+        async with open_cabinet("tcp", faults=faults) as cab:
+            engine = make_engine(seeded, cab.board, clock)
+            assert (await engine.restore()).ok
+            await login(engine, "NURSE1", "1111")
+            await ok(engine, StartPull("MRN1"))
+            await ok(engine, SelectItem(order_id="ORD2"))
+            cab.world.clock.advance(1.0)
+            cab.world.open_drawer(1)
+            await engine.poll()
+            await ok(engine, Take(1))
+            cab.world.close_drawer(1)
+            await engine.poll()
+            assert engine.compartments["D1"].state is C.FAULT
+            start = last_seq(seeded)
+
+            refused = await engine.execute(ServiceCompartment("D1"))
+            assert refused.code == "policy.privilege_missing", refused  # a nurse does not service drawers
+            await login(engine, "PHARM1", "3333")
+            # not repaired yet: the reset is recorded, the lock is commanded, and it is at fault again
+            await ok(engine, ServiceCompartment("D1"))
+            assert engine.compartments["D1"].state is C.FAULT
+            cab.world.drawers[1].lock_fails = False  # the technician replaces the actuator
+            done = await ok(engine, ServiceCompartment("D1"))
+            assert done.data["compartment"] == "locked"
+            assert not cab.drawer_released(1)
+            kinds = [json.loads(r.body)["details"]["kind"] for r in entries(seeded, start)]
+            assert kinds.count("drawer.service_reset") == 2
+            # in service again: the next pull unlocks it
+            await ok(engine, Logout())
+            await ok(engine, Login("NURSE1", pin="1111"))
+            await ok(engine, StartPull("MRN1"))
+            await ok(engine, SelectItem(order_id="ORD2"))
+            assert cab.drawer_released(1)
+            assert chain_ok(seeded)
+
+    run(scenario())
