@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from bench import api, hl7_ingest, hl7_outbound, io_board, ledger, pill_counter, pull, vision_barcodes
+from bench import api, hl7_ingest, hl7_outbound, io_board, ledger, pill_counter, pull, vision_barcodes, vision_pills
 
 # name -> what prints its table; run in this order.
 RUNNERS: dict[str, Callable[[argparse.Namespace, Console], object]] = {
@@ -22,6 +22,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, Console], object]] = {
     "pill_counter": lambda args, console: pill_counter.run(console),
     "pull": lambda args, console: pull.run(console),
     "barcodes": lambda args, console: vision_barcodes.run(console),
+    "pills": lambda args, console: vision_pills.run(console),
     "hl7": lambda args, console: hl7_ingest.run(console),
     "hl7_out": lambda args, console: hl7_outbound.run(console),
     "api": lambda args, console: api.run(console),

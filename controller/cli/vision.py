@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from controller.cli.vision_count import count
 from controller.domain.medication import Medication
 from controller.domain.ndc import Ndc
 from controller.domain.package_label import GS, PackageLabel, read_label
@@ -207,3 +208,4 @@ def _print_verification(document: dict[str, Any]) -> None:
 
 
 # Further ``adc vision`` commands (the pill ``count``) register on ``vision_app`` below.
+vision_app.command("count")(count)

@@ -162,9 +162,11 @@ class StartFill:
 
 @dataclass(frozen=True, slots=True)
 class SecondCount:
-    """Schedule II: the vial was poured back into the hopper; the counter tallies it again."""
+    """Schedule II: an independent second count of the filled tablets, by the counter (the vial poured back into the
+    hopper) or, ``by_camera``, from an image of the tablets spread on the counting tray."""
 
     timeout_s: float = 30.0
+    by_camera: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,8 @@ from controller.engine.counts import CountWorkflow
 from controller.engine.package_scan import PackageCheck, check_package, read_package
 from controller.engine.quarantine import QuarantineWorkflow
 from controller.engine.restock import RestockWorkflow, device_missing, read_scan
-from controller.errors import CommunicationError, ControllerError, DeviceFaultError, SafetyError
+from controller.engine.tray_count import TrayImageCount
+from controller.errors import CommunicationError, ControllerError, DeviceFaultError, SafetyError, VerificationError
 from controller.fsm.workflows.restock import ScanVerdict
 from controller.hardware.label_printer.interface import LabelPrinter
 from controller.hardware.pill_counter.interface import CanisterRobot, PillCounter
@@ -243,11 +244,17 @@ class RobotFillWorkflow:
         fill = self.current
         if fill is None:
             return CommandResult.refuse("engine.no_workflow", "no fill is waiting for a second count")
-        if self.second_counter is None:
+        second_counter = self.second_counter
+        if command.by_camera:
+            if self.engine.camera is None:
+                return device_missing("camera")
+            second_counter = TrayImageCount(self.engine.camera)
+        if second_counter is None:
             return device_missing("second counter")
         try:
-            tallied = await self.second_counter.tally(fill.first_count, command.timeout_s)
-        except (DeviceFaultError, CommunicationError) as error:
+            tallied = await second_counter.tally(fill.first_count, command.timeout_s)
+        except (DeviceFaultError, CommunicationError, VerificationError) as error:
+            # The fill keeps waiting for its second count: a new capture or a recount may follow.
             return self._refuse(fill.command, error, stage="second_count", fill_id=fill.id)
         if tallied != fill.first_count:
             self.current = None
@@ -259,7 +266,7 @@ class RobotFillWorkflow:
                 quantity_actual=tallied,
                 lot_number=fill.check.reading.lot_number,
                 reason_code="fill_double_count_mismatch",
-                details={"fill_id": fill.id, "second_counter": self.second_counter.name},
+                details={"fill_id": fill.id, "second_counter": second_counter.name},
             )
             return CommandResult(
                 False,
@@ -268,7 +275,7 @@ class RobotFillWorkflow:
                 f"first count {fill.first_count}, second count {tallied}: the vial is not labelled",
                 {"first": fill.first_count, "second": tallied},
             )
-        result = await self._label_and_record(fill, fill.first_count, second=tallied)
+        result = await self._label_and_record(fill, fill.first_count, second=tallied, method=second_counter.name)
         self.current = None
         return result
 
@@ -281,7 +288,9 @@ class RobotFillWorkflow:
                            details={"fill_id": fill.id})  # fmt: skip
         return CommandResult.success(fill_id=fill.id, state="cancelled", ledger_seqs=[seq])
 
-    async def _label_and_record(self, fill: Fill, counted: int, second: int | None) -> CommandResult:
+    async def _label_and_record(
+        self, fill: Fill, counted: int, second: int | None, method: str | None = None
+    ) -> CommandResult:
         r = fill.check.reading
         assert r.lot_number is not None and r.expiry is not None and self.printer is not None
         m = fill.medication
@@ -316,6 +325,7 @@ class RobotFillWorkflow:
                 "serial": r.serial,
                 "canister": fill.command.canister,
                 "second_count": second,
+                "second_count_by": method,
                 "patient_label": fill.command.patient_label,
             },
         )

@@ -16,7 +16,14 @@ from controller.domain.clock import FixedClock
 from controller.domain.policies import Policy
 from controller.engine.cabinet import CabinetEngine
 from controller.engine.commands import EnterCount, Login, Logout, ScanRemoved, SelectItem, StartPull, Take
-from controller.engine.commands_pharmacy import CountBack, FinishRestock, ScanPackage, StartRestock
+from controller.engine.commands_pharmacy import (
+    CountBack,
+    FinishRestock,
+    ScanPackage,
+    SecondCount,
+    StartFill,
+    StartRestock,
+)
 from controller.fsm.settings import FsmSettings
 from controller.hardware.camera.opencv_driver import OpenCvCamera
 from controller.store.database import Database
@@ -25,9 +32,10 @@ from simulators.common.control import ControlSurface
 from simulators.scene import camera as camera_sim
 from simulators.scene.barcodes import BarcodeKind
 from simulators.scene.packages import Drug, LabelSpec, Pose, render_package
+from simulators.scene.trays import TrayOptions, render_tray
 from tests.engine import rig
 from tests.engine.rig import CABINET, chain_ok, entries, last_seq, ledger_stock_agrees, lots
-from tests.engine.test_restock import seed
+from tests.engine.test_restock import gs1, open_pharmacy, seed
 from tests.hardware.io_board.rigs import run
 from tests.store.test_inventory import FAST_HASHER
 
@@ -143,3 +151,50 @@ def test_no_camera_is_a_clear_refusal(seeded: Database, clock: FixedClock) -> No
             assert refused.code == "engine.device_missing" and refused.context["device"] == "camera"
 
     run(scenario())
+
+
+OXYCODONE = "OXYCODONE-5MG-TAB"
+
+
+@pytest.mark.parametrize(("on_tray", "touching"), [(10, 0.0), (11, 0.0), (10, None)])
+def test_tray_image_is_the_schedule_ii_second_count(
+    seeded: Database, clock: FixedClock, on_tray: int, touching: float | None
+) -> None:
+    """The counter filled 10; the tablets spread on the tray are counted from a camera frame: 10 agrees and the
+    vial is labelled; 11 is a mismatch and nothing is labelled; a pile the vision cannot resolve is refused as
+    uncertain and the fill keeps waiting for its second count."""
+
+    async def scenario() -> None:
+        sim = await camera_sim.start(control=ControlSurface())
+        camera = await OpenCvCamera.connect(sim.url, timeout=5.0)
+        try:
+            async with open_pharmacy(seeded, clock, camera=camera) as ph:
+                e = ph.engine
+                assert (await e.execute(Login("PHARM1", pin="3333"))).ok
+                ph.counter.pour(10)
+                ph.scanner.present(gs1("0904-6966-61", "OX1", "280131", "T1"), "]d2")
+                assert (await e.execute(StartFill(OXYCODONE, 10, "RX201", "DOE, JO"))).ok
+                options = TrayOptions(
+                    count=on_tray, seed=3, touching=touching or 0.0, piles=2 if touching is None else 0
+                )
+                sim.model.show(render_tray(options).image)
+                second = await e.execute(SecondCount(by_camera=True))
+                if touching is None:
+                    assert second.code == "vision.count_uncertain", second
+                    assert ph.printer.printed_count() == 0
+                    assert e.pharmacy.robot_fill.current is not None  # still waiting for a second count
+                elif on_tray == 10:
+                    assert second.ok and second.data["state"] == "filled", second
+                    filled = json.loads(entries(seeded, last_seq(seeded) - 1)[-1].body)
+                    assert filled["details"]["second_count"] == 10
+                    assert filled["details"]["second_count_by"] == "tray_image"
+                    assert ph.printer.printed_count() == 1
+                else:
+                    assert second.code == "fill.count_mismatch", second
+                    assert second.context == {"first": 10, "second": 11}
+                    assert ph.printer.printed_count() == 0
+        finally:
+            await camera.close()
+            await sim.close()
+
+    run(scenario(), timeout=90)

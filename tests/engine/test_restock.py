@@ -112,6 +112,7 @@ async def open_pharmacy(
     *,
     counter_faults: FaultPlan | None = None,
     policy: Policy | None = None,
+    camera: Any = None,
     **settings: Any,
 ) -> AsyncIterator[Pharmacy]:
     """Every device on its simulator over TCP, each behind its real driver."""
@@ -135,6 +136,7 @@ async def open_pharmacy(
                 scanner=scanner,
                 pill_counter=counter,
                 label_printer=printer,
+                camera=camera,
             )
             assert (await engine.restore()).ok
             yield Pharmacy(engine, cab, scan.model, count.model, label.model)
