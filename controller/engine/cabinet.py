@@ -567,12 +567,45 @@ class CabinetEngine:
         user = self.session.user
         assert user is not None
         decision = compartment.accounted_for(now=self.clock.now(), user=user, counted=command.counted)
-        sealed = self._commit(decision.outcomes)
+        outcomes = list(decision.outcomes)
+        if decision.accepted and command.counted is not None:
+            outcomes.extend(self._count_mismatch(compartment, user.id, command.counted))
+        sealed = self._commit(outcomes)
         if decision.accepted:
             with contextlib.suppress(*_EXPECTED):
                 self._apply_snapshot(await self._io(self.board.snapshot()))  # it latches if it is shut
         result = self._result(decision, sealed, None)
         return replace(result, data={**result.data, "compartment": compartment.state.value})
+
+    def _count_mismatch(self, compartment: Compartment, user_id: str, counted: int) -> list[Outcome]:
+        """The count given when accounting for a breached compartment, against the stock behind it: a difference
+        is a discrepancy (blind: the expected number is only in the entry). A drawer holding several stocked
+        pockets cannot be judged from one number; it is counted pocket by pocket with a count (``StartCount``)."""
+        pockets = (
+            [compartment.pocket_id]
+            if compartment.pocket_id is not None
+            else [p for p, chain in self.unlock_chain.items() if chain == (compartment.id,) and self.slots[p].item_id]
+        )
+        if len(pockets) != 1:
+            return []
+        pocket_id = pockets[0]
+        with self.db.read() as session:
+            expected = state.pocket_on_hand(session, pocket_id)
+        if expected == counted:
+            return []
+        return [
+            Outcome(
+                OutcomeKind.DISCREPANCY_RAISED,
+                self.clock.now(),
+                actor_id=user_id,
+                item_id=self.slots[pocket_id].item_id,
+                pocket_id=pocket_id,
+                quantity_expected=expected,
+                quantity_actual=counted,
+                reason_code="accounted_count_mismatch",
+                details={"compartment_id": compartment.id},
+            )
+        ]
 
     async def _service(self, command: ServiceCompartment) -> CommandResult:
         compartment = self.compartments.by_id.get(command.compartment_id)
