@@ -339,9 +339,16 @@ class CabinetEngine:
     def _start_pull(self, command: StartPull) -> CommandResult:
         with self.db.read() as session:
             known = state.patient_exists(session, command.patient_id)
+            admitted = known and state.patient_is_admitted(session, command.patient_id)
         if not known:
             return CommandResult.refuse(
                 "engine.unknown_patient", f"no patient {command.patient_id}", patient=command.patient_id
+            )
+        if not admitted:
+            return CommandResult.refuse(
+                "engine.patient_not_admitted",
+                f"{command.patient_id} has no active admission (discharged or cancelled): no removal for them",
+                patient=command.patient_id,
             )
         user = self.session.user
         assert user is not None

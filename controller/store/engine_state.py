@@ -22,6 +22,7 @@ from controller.store.models import (
     CareAreaRow,
     DiscrepancyRow,
     DrawerRow,
+    EncounterRow,
     MedicationRow,
     OrderRow,
     OverrideReviewRow,
@@ -91,6 +92,12 @@ def cabinet_is_profiled(session: Session, cabinet_id: str) -> bool:
 
 def patient_exists(session: Session, patient_id: str) -> bool:
     return session.get(PatientRow, patient_id) is not None
+
+
+def patient_is_admitted(session: Session, patient_id: str) -> bool:
+    """The patient has an active encounter (an admission not discharged or cancelled)."""
+    query = select(EncounterRow.id).where(EncounterRow.patient_id == patient_id, EncounterRow.active.is_(True))
+    return session.execute(query.limit(1)).first() is not None
 
 
 def patient_allergies(session: Session, patient_id: str) -> tuple[str, ...]:

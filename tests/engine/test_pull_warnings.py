@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from controller.domain.clock import FixedClock
 from controller.domain.policies import OverrideReason, Policy
@@ -17,6 +18,7 @@ from controller.hardware.io_board.interface import IoBoard
 from controller.store.database import Database
 from controller.store.formulary_file import load_formulary
 from controller.store.ledger import Ledger
+from controller.store.models import EncounterRow
 from controller.store.seed import seed_cabinet
 from tests.engine.rig import CABINET, MORPHINE, entries, layout, open_cabinet
 from tests.engine.test_pull import _person_takes
@@ -144,5 +146,27 @@ def test_profiled_pull_is_capped_by_the_order(db: Database, clock: FixedClock) -
             assert too_many.code == "workflow.quantity_exceeds_order", too_many
             assert too_many.context["maximum"] == 3
             assert (await engine.execute(Take(3))).ok
+
+    run(scenario())
+
+
+def test_discharged_patient_gets_nothing(db: Database, clock: FixedClock) -> None:
+    """After a discharge (the encounter inactive, as ADT^A03 leaves it) no pull starts for the patient, whatever
+    orders are still on file; an admission makes them pullable again."""
+    _seed(db, clock, [])
+    with db.write() as session:
+        session.execute(sa.update(EncounterRow).where(EncounterRow.patient_id == "MRN1").values(active=False))
+
+    async def scenario() -> None:
+        async with open_cabinet("fake") as cab:
+            engine = _engine(db, cab.board, clock)
+            assert (await engine.restore()).ok
+            assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
+            refused = await engine.execute(StartPull("MRN1"))
+            assert refused.code == "engine.patient_not_admitted", refused
+            assert engine.pull is None
+            with db.write() as session:
+                session.execute(sa.update(EncounterRow).where(EncounterRow.patient_id == "MRN1").values(active=True))
+            assert (await engine.execute(StartPull("MRN1"))).ok
 
     run(scenario())
