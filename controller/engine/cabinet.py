@@ -27,6 +27,7 @@ from controller.domain.allergies import allergy_conflicts
 from controller.domain.clock import Clock
 from controller.domain.credentials import CredentialHasher
 from controller.domain.dose_units import units_for_dose
+from controller.domain.medication import Medication
 from controller.domain.policies import Policy, discrepancy_deadline
 from controller.domain.topology import DrawerKind
 from controller.engine.addressing import BoardAddress, board_address
@@ -46,7 +47,7 @@ from controller.engine.commands import (
     Tick,
 )
 from controller.engine.package_reader import PackageReader
-from controller.engine.package_scan import check_package
+from controller.engine.package_scan import PackageCheck, PackageReading, check_package
 from controller.engine.robot_fill import CountingRobot, PharmacyWorkflows
 from controller.engine.witness import ClinicalWorkflows
 from controller.errors import (
@@ -290,6 +291,21 @@ class CabinetEngine:
             (verified if ok else failed).add(factor)
         return Credentials(user_id, user, frozenset(verified), frozenset(failed))
 
+    def judge_package(
+        self, reading: PackageReading, medication: Medication, *, pocket_id: str | None = None
+    ) -> PackageCheck:
+        """One package's verdict for ``medication`` today (expiry, short-dated warning, quarantine of its lot):
+        the same judgement for restock, the removed-package check and the robot's stock bottle."""
+        with self.db.read() as session:
+            return check_package(
+                session,
+                reading,
+                medication,
+                today=self.clock.now().date(),
+                short_dated_warning=self.settings.short_dated_warning,
+                pocket_id=pocket_id,
+            )
+
     def unaccounted_refusal(self, **context: Any) -> CommandResult | None:
         """The refusal every unlock gets while a compartment is open or breached and not yet accounted for."""
         pending = self.compartments.unaccounted()
@@ -425,17 +441,8 @@ class CabinetEngine:
         read = await self.packages.read(by_camera=command.by_camera, timeout_s=command.timeout_s)
         if isinstance(read, CommandResult):
             return read
-        now = self.clock.now()
-        with self.db.read() as session:
-            check = check_package(
-                session,
-                read.reading,
-                pull.item.medication,
-                today=now.date(),
-                short_dated_warning=self.settings.short_dated_warning,
-                pocket_id=pull.item.pocket_id,
-            )
-        decision = pull.package_scanned(now=now, scan=check.package(), quarantined=check.quarantined)
+        check = self.judge_package(read.reading, pull.item.medication, pocket_id=pull.item.pocket_id)
+        decision = pull.package_scanned(now=self.clock.now(), scan=check.package(), quarantined=check.quarantined)
         result = self._result(decision, self._commit(decision.outcomes), pull)
         return replace(result, data={**result.data, "scan": {**check.view(), "read_by": read.source}})
 
@@ -566,11 +573,7 @@ class CabinetEngine:
     async def _account_for(self, command: AccountFor) -> CommandResult:
         compartment = self.compartments.by_id.get(command.compartment_id)
         if compartment is None:
-            return CommandResult.refuse(
-                "engine.unknown_compartment",
-                f"no compartment {command.compartment_id}",
-                compartment=command.compartment_id,
-            )
+            return _unknown_compartment(command.compartment_id)
         user = self.session.user
         assert user is not None
         decision = compartment.accounted_for(now=self.clock.now(), user=user, counted=command.counted)
@@ -617,11 +620,7 @@ class CabinetEngine:
     async def _service(self, command: ServiceCompartment) -> CommandResult:
         compartment = self.compartments.by_id.get(command.compartment_id)
         if compartment is None:
-            return CommandResult.refuse(
-                "engine.unknown_compartment",
-                f"no compartment {command.compartment_id}",
-                compartment=command.compartment_id,
-            )
+            return _unknown_compartment(command.compartment_id)
         user = self.session.user
         assert user is not None
         decision = compartment.service_reset(now=self.clock.now(), user=user)
@@ -802,6 +801,12 @@ class CabinetEngine:
             assert decision.refusal is not None
             return CommandResult.refused(decision.refusal, **data)
         return CommandResult(True, data)
+
+
+def _unknown_compartment(compartment_id: str) -> CommandResult:
+    return CommandResult.refuse(
+        "engine.unknown_compartment", f"no compartment {compartment_id}", compartment=compartment_id
+    )
 
 
 def _plan(

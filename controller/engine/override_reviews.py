@@ -43,8 +43,8 @@ class OverrideReviewDesk:
         reviewer = engine.session.user
         assert reviewer is not None
         with engine.db.read() as session:
-            found = {r.id: r for r in state.override_reviews(session, engine.cabinet_id, status=None)}
-        review = found.get(command.review_id)
+            found = state.override_reviews(session, engine.cabinet_id, status=None, review_id=command.review_id)
+        review = found[0] if found else None
         if review is None:
             return CommandResult.refuse(
                 "engine.no_workflow", f"no override review {command.review_id}", review=command.review_id

@@ -38,7 +38,6 @@ from controller.engine.commands_pharmacy import (
     SignRestockWitness,
     StartRestock,
 )
-from controller.engine.package_scan import check_package
 from controller.errors import CommunicationError, DeviceFaultError
 from controller.fsm.base import Outcome, OutcomeKind, WitnessSignature
 from controller.fsm.compartment import Compartment, CompartmentState, UnlockFailure, UnlockGrant
@@ -289,15 +288,7 @@ class RestockWorkflow:
         if isinstance(read, CommandResult):
             return read
         now = e.clock.now()
-        with e.db.read() as session:
-            check = check_package(
-                session,
-                read.reading,
-                restock.line.medication,
-                today=now.date(),
-                short_dated_warning=e.settings.short_dated_warning,
-                pocket_id=restock.line.pocket_id,
-            )
+        check = e.judge_package(read.reading, restock.line.medication, pocket_id=restock.line.pocket_id)
         if check.quarantined and restock.line.kind is not RestockKind.UNLOAD:
             refused = Outcome(
                 OutcomeKind.SCAN_REFUSED,

@@ -30,7 +30,7 @@ from controller.domain.users import Privilege
 from controller.engine.commands import CommandResult
 from controller.engine.commands_pharmacy import CancelFill, SecondCount, StartFill
 from controller.engine.counts import CountWorkflow
-from controller.engine.package_scan import PackageCheck, check_package, read_package
+from controller.engine.package_scan import PackageCheck, read_package
 from controller.engine.quarantine import QuarantineWorkflow
 from controller.engine.restock import RestockWorkflow, device_missing, read_scan
 from controller.engine.tray_count import TrayImageCount
@@ -180,10 +180,7 @@ class RobotFillWorkflow:
         ):
             return device_missing("scanner, label printer and " + device)
         scan = await read_scan(self.scanner, 5.0)
-        now = e.clock.now()
-        with e.db.read() as session:
-            check = check_package(session, read_package(scan), medication, today=now.date(),
-                                  short_dated_warning=e.settings.short_dated_warning)  # fmt: skip
+        check = e.judge_package(read_package(scan), medication)
         problem = self._bottle_problem(check, medication)
         if problem is not None:
             return self._refuse(command, problem, scan=check.view())

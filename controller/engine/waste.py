@@ -89,8 +89,6 @@ def find_removal(engine: CabinetEngine, pull_id: str) -> Removal | None:
     wasted = False
     for seq, event_type, body in rows:
         doc = json.loads(body)
-        if doc["details"].get("pull_id") != pull_id:
-            continue
         if event_type == "dose.removed":
             if doc["quantity_change"]:
                 removed.append(doc)

@@ -441,10 +441,14 @@ def close_override_review(
     row.reviewed_at = reviewed_at
 
 
-def override_reviews(session: Session, cabinet_id: str, *, status: str | None = OPEN) -> list[OverrideReview]:
+def override_reviews(
+    session: Session, cabinet_id: str, *, status: str | None = OPEN, review_id: int | None = None
+) -> list[OverrideReview]:
     query = select(OverrideReviewRow).where(OverrideReviewRow.cabinet_id == cabinet_id)
     if status is not None:
         query = query.where(OverrideReviewRow.status == status)
+    if review_id is not None:
+        query = query.where(OverrideReviewRow.id == review_id)
     result = []
     for r in session.execute(query.order_by(OverrideReviewRow.ledger_seq)).scalars():
         queued = _aware(r.queued_at)

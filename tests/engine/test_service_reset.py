@@ -5,19 +5,28 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from controller.domain.clock import FixedClock
 from controller.engine.commands import Login, Logout, SelectItem, ServiceCompartment, StartPull, Take
 from controller.fsm.compartment import CompartmentState
 from controller.store.database import Database
 from simulators.common.faults import Fault, FaultKind, FaultPlan
 from tests.engine.rig import chain_ok, entries, last_seq, make_engine, open_cabinet
-from tests.engine.test_faults_e2e import login, ok, seeded  # noqa: F401  (the fixture)
+from tests.engine.test_faults_e2e import login, ok
+from tests.engine.test_restock import seed
 from tests.hardware.io_board.rigs import run
 
 C = CompartmentState
 
 
-def test_faulted_drawer_back_in_service_after_repair(seeded: Database, clock: FixedClock) -> None:  # noqa: F811
+@pytest.fixture
+def seeded(db: Database, clock: FixedClock) -> Database:
+    seed(db, clock)  # the engine rig's cabinet plus a technician and a refrigerator drawer
+    return db
+
+
+def test_faulted_drawer_back_in_service_after_repair(seeded: Database, clock: FixedClock) -> None:
     async def scenario() -> None:
         faults = FaultPlan([Fault(FaultKind.LOCK_FAILS, at_time=1001.0, params={"drawer": 1})])
         async with open_cabinet("tcp", faults=faults) as cab:
