@@ -1,7 +1,8 @@
 """Pure value encodings for the I/O board registers, and the Modbus RTU frame layout for golden vectors.
 
 Register values: signed temperature (two's complement int16 in 0.1 degC), humidity (0.1 %RH), hold times
-(0.1 s), the guiding-light word (colour | blink << 4), and bitfields. Frames (the wire bytes, written out here so
+(0.1 s), the guiding-light word (colour | blink << 4), bitfields, and the wrapping 16-bit opening counters
+(version 2). Frames (the wire bytes, written out here so
 the golden vectors can be checked without any library)::
 
     RTU ADU:   [unit id 1 B][function 1 B][data N B][CRC-16/MODBUS 2 B, low byte first]
@@ -136,6 +137,27 @@ def pockets_from_bits(word: int) -> frozenset[int]:
     if not word:
         return _NO_POCKETS  # the common case, on the poller's hot path
     return frozenset(bit + 1 for bit in range(16) if word >> bit & 1)
+
+
+# --- opening counters (version 2) -----------------------------------------------------------------------------------
+
+COUNTER_MODULUS = 0x10000  # openings / lid_openings are u16 and wrap 65535 -> 0
+
+
+def count_opening(openings: int) -> int:
+    """The counter after one more open edge."""
+    return (openings + 1) % COUNTER_MODULUS
+
+
+def unrecorded_openings(openings: int, seen: int) -> int:
+    """Openings the controller has not recorded: ``(openings - seen) mod 65536``; nonzero = the opened latch is set.
+
+    Modular, so a counter that wrapped past 65535 still gives the right number (as long as fewer than 65536
+    openings go unrecorded, which at one a second is 18 hours of nobody reading)."""
+    for word in (openings, seen):
+        if not 0 <= word <= 0xFFFF:
+            raise ValueError(f"{word} is not a 16-bit counter value")
+    return (openings - seen) % COUNTER_MODULUS
 
 
 def firmware_version(major: int, minor: int, patch: int) -> str:

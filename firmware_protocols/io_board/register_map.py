@@ -1,14 +1,17 @@
 """The I/O board register map as data: ``register_map.toml`` loaded into frozen dataclasses.
 
-Responsible for addresses (how a drawer's or pocket's register is found), access rules and documented ranges.
-Not responsible for the meaning of values (``codec.py``) or for any I/O. The driver, the simulator and the
-conformance test all load this one table, so none of them hard-codes an address.
+Responsible for addresses (how a drawer's or pocket's register is found), access rules, documented ranges, and
+which protocol version has which block, register and bit (``since`` in the table): ``load_register_map(1)`` is the
+map a version 1 board serves, ``load_register_map()`` the newest, and ``RegisterMap.for_version`` turns one into
+the other. Not responsible for the meaning of values (``codec.py``) or for any I/O. The driver, the simulator and
+the conformance test all load this one table, so none of them hard-codes an address.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -34,6 +37,7 @@ class Register:
     maximum: int | None = None
     default: int = 0
     bitfield: str | None = None
+    since: int = 1  # the protocol version that added it
 
     @property
     def writable(self) -> bool:
@@ -55,11 +59,19 @@ class Block:
     base: int
     stride: int  # per drawer (drawer block) or per pocket (pocket block); 0 for the fixed blocks
     registers: tuple[Register, ...]
-    drawer_stride: int = 0  # pocket block only
+    drawer_stride: int = 0  # per-pocket blocks only
+    since: int = 1  # the protocol version that added it
 
     @property
     def size(self) -> int:
         return max(r.offset for r in self.registers) + 1
+
+    def for_version(self, version: int) -> Block | None:
+        """This block as a board of ``version`` maps it (None: that version has no such block)."""
+        if self.since > version:
+            return None
+        registers = tuple(r for r in self.registers if r.since <= version)
+        return self if registers == self.registers else dataclasses.replace(self, registers=registers)
 
     def register(self, name: str) -> Register:
         for register in self.registers:
@@ -79,6 +91,7 @@ class Bit:
     name: str
     bit: int
     description: str
+    since: int = 1  # the protocol version that added it; on older boards the bit reads 0
 
     @property
     def mask(self) -> int:
@@ -95,7 +108,7 @@ class FaultRule:
 
 @dataclass(frozen=True, slots=True)
 class Location:
-    block: str  # "board", "environment", "drawer", "pocket"
+    block: str  # "board", "environment", "drawer", "pocket", "drawer_counters", "pocket_counters"
     register: Register
     drawer: int = 0
     pocket: int = 0
@@ -104,7 +117,7 @@ class Location:
 @dataclass(frozen=True, slots=True)
 class Protocol:
     name: str
-    protocol_version: int
+    protocol_version: int  # the version this map describes (what register 1 reads on such a board)
     board_id: int
     default_unit: int
     baudrate: int
@@ -135,6 +148,46 @@ class RegisterMap:
     blink_shift: int
     low_voltage_threshold: int
     nominal_voltage: int
+    # Version 2: the opening counters (None on a version 1 map).
+    drawer_counters: Block | None = None
+    pocket_counters: Block | None = None
+    # The map of the newest version in the table, kept so that an older map can still give a newer one (None when
+    # this map is the newest itself).
+    _newest: RegisterMap | None = field(default=None, repr=False, compare=False)
+
+    # --- versions ---------------------------------------------------------------------------------------------
+
+    @property
+    def newest_version(self) -> int:
+        """The newest protocol version the table describes (this map may describe an older one)."""
+        return (self._newest or self).protocol.protocol_version
+
+    @property
+    def counts_openings(self) -> bool:
+        """Whether boards of this version count openings (version 2 and later)."""
+        return self.drawer_counters is not None
+
+    def for_version(self, version: int) -> RegisterMap:
+        """The map a board of protocol ``version`` serves: only what has ``since <= version``."""
+        newest = self._newest or self
+        if not 1 <= version <= newest.protocol.protocol_version:
+            raise ValueError(f"protocol version {version} outside 1..{newest.protocol.protocol_version}")
+        if version == newest.protocol.protocol_version:
+            return newest
+        return dataclasses.replace(
+            newest,
+            protocol=dataclasses.replace(newest.protocol, protocol_version=version),
+            board=_present(newest.board.for_version(version)),
+            environment=_present(newest.environment.for_version(version)),
+            drawer=_present(newest.drawer.for_version(version)),
+            pocket=_present(newest.pocket.for_version(version)),
+            drawer_counters=newest.drawer_counters.for_version(version) if newest.drawer_counters else None,
+            pocket_counters=newest.pocket_counters.for_version(version) if newest.pocket_counters else None,
+            bitfields=MappingProxyType(
+                {name: tuple(b for b in bits if b.since <= version) for name, bits in newest.bitfields.items()}
+            ),
+            _newest=newest,
+        )
 
     # --- addresses --------------------------------------------------------------------------------------------
 
@@ -145,25 +198,47 @@ class RegisterMap:
         return self.environment.base + self.environment.register(name).offset
 
     def drawer_base(self, drawer: int) -> int:
-        self._check_drawer(drawer)
-        return self.drawer.base + (drawer - 1) * self.drawer.stride
+        return self._drawer_base(self.drawer, drawer)
 
     def drawer_address(self, drawer: int, name: str) -> int:
         return self.drawer_base(drawer) + self.drawer.register(name).offset
 
     def pocket_base(self, drawer: int, pocket: int) -> int:
-        self._check_drawer(drawer)
-        if not 1 <= pocket <= self.max_pockets_per_drawer:
-            raise ValueError(f"pocket {pocket} outside 1..{self.max_pockets_per_drawer}")
-        return self.pocket.base + (drawer - 1) * self.pocket.drawer_stride + (pocket - 1) * self.pocket.stride
+        return self._pocket_base(self.pocket, drawer, pocket)
 
     def pocket_address(self, drawer: int, pocket: int, name: str) -> int:
         return self.pocket_base(drawer, pocket) + self.pocket.register(name).offset
+
+    def drawer_counters_base(self, drawer: int) -> int:
+        return self._drawer_base(self._counters("drawer_counters"), drawer)
+
+    def drawer_counter_address(self, drawer: int, name: str) -> int:
+        return self.drawer_counters_base(drawer) + self._counters("drawer_counters").register(name).offset
+
+    def pocket_counters_base(self, drawer: int, pocket: int) -> int:
+        return self._pocket_base(self._counters("pocket_counters"), drawer, pocket)
+
+    def pocket_counter_address(self, drawer: int, pocket: int, name: str) -> int:
+        return self.pocket_counters_base(drawer, pocket) + self._counters("pocket_counters").register(name).offset
 
     def snapshot_span(self, drawer_count: int) -> tuple[int, int]:
         """(first address, register count) of the one read that covers board, environment and every drawer."""
         end = self.drawer_base(drawer_count) + self.drawer.size
         return self.board.base, end - self.board.base
+
+    def drawer_counters_span(self, drawer_count: int) -> tuple[int, int]:
+        """(first address, register count) of the one read that covers every drawer's counters (version 2)."""
+        block = self._counters("drawer_counters")
+        end = self.drawer_counters_base(drawer_count) + block.size
+        return block.base, end - block.base
+
+    def drawer_blocks(self) -> tuple[Block, ...]:
+        """The per-drawer blocks this version maps."""
+        return (self.drawer,) if self.drawer_counters is None else (self.drawer, self.drawer_counters)
+
+    def pocket_blocks(self) -> tuple[Block, ...]:
+        """The per-pocket blocks this version maps."""
+        return (self.pocket,) if self.pocket_counters is None else (self.pocket, self.pocket_counters)
 
     def locate(self, address: int, drawer_count: int, pockets_per_drawer: int) -> Location | None:
         """Which register ``address`` is on a board of this size, or None if it is not mapped."""
@@ -171,27 +246,49 @@ class RegisterMap:
             if block.base <= address < block.base + block.size:
                 register = block.at_offset(address - block.base)
                 return None if register is None else Location(block.name, register)
-        drawers_end = self.drawer.base + drawer_count * self.drawer.stride
-        if self.drawer.base <= address < drawers_end:
-            drawer, offset = divmod(address - self.drawer.base, self.drawer.stride)
-            register = self.drawer.at_offset(offset)
-            return None if register is None else Location("drawer", register, drawer + 1)
-        relative = address - self.pocket.base
-        if 0 <= relative < drawer_count * self.pocket.drawer_stride:
-            drawer, within = divmod(relative, self.pocket.drawer_stride)
-            pocket, offset = divmod(within, self.pocket.stride)
-            register = self.pocket.at_offset(offset)
-            if pocket < pockets_per_drawer and register is not None:
-                return Location("pocket", register, drawer + 1, pocket + 1)
+        for block in self.drawer_blocks():
+            if block.base <= address < block.base + drawer_count * block.stride:
+                drawer, offset = divmod(address - block.base, block.stride)
+                register = block.at_offset(offset)
+                return None if register is None else Location(block.name, register, drawer + 1)
+        for block in self.pocket_blocks():
+            relative = address - block.base
+            if 0 <= relative < drawer_count * block.drawer_stride:
+                drawer, within = divmod(relative, block.drawer_stride)
+                pocket, offset = divmod(within, block.stride)
+                register = block.at_offset(offset)
+                if pocket < pockets_per_drawer and register is not None:
+                    return Location(block.name, register, drawer + 1, pocket + 1)
+                return None
         return None
 
     def mapped_ranges(self, drawer_count: int, pockets_per_drawer: int) -> list[tuple[int, int]]:
-        """(first address, count) of every contiguous mapped range on a board of this size."""
+        """(first address, count) of the mapped ranges on a board of this size, one per block and drawer, in
+        address order (two of them may touch: the snapshot span of 16 drawers ends where the counters begin)."""
         first, count = self.snapshot_span(drawer_count)
         ranges = [(first, count)]
-        for drawer in range(1, drawer_count + 1):
-            ranges.append((self.pocket_base(drawer, 1), pockets_per_drawer * self.pocket.stride))
+        if self.drawer_counters is not None:
+            ranges.append(self.drawer_counters_span(drawer_count))
+        for block in self.pocket_blocks():
+            for drawer in range(1, drawer_count + 1):
+                ranges.append((self._pocket_base(block, drawer, 1), pockets_per_drawer * block.stride))
         return ranges
+
+    def _drawer_base(self, block: Block, drawer: int) -> int:
+        self._check_drawer(drawer)
+        return block.base + (drawer - 1) * block.stride
+
+    def _pocket_base(self, block: Block, drawer: int, pocket: int) -> int:
+        self._check_drawer(drawer)
+        if not 1 <= pocket <= self.max_pockets_per_drawer:
+            raise ValueError(f"pocket {pocket} outside 1..{self.max_pockets_per_drawer}")
+        return block.base + (drawer - 1) * block.drawer_stride + (pocket - 1) * block.stride
+
+    def _counters(self, name: str) -> Block:
+        block = self.drawer_counters if name == "drawer_counters" else self.pocket_counters
+        if block is None:
+            raise KeyError(f"protocol version {self.protocol.protocol_version} has no {name} block")
+        return block
 
     def _check_drawer(self, drawer: int) -> None:
         if not 1 <= drawer <= self.max_drawers:
@@ -221,7 +318,7 @@ class RegisterMap:
         return self.mask(bitfield, *names)
 
 
-def _register(raw: dict[str, Any]) -> Register:
+def _register(raw: dict[str, Any], block_since: int) -> Register:
     return Register(
         name=raw["name"],
         offset=int(raw["offset"]),
@@ -233,20 +330,56 @@ def _register(raw: dict[str, Any]) -> Register:
         maximum=raw.get("max"),
         default=int(raw.get("default", 0)),
         bitfield=raw.get("bitfield"),
+        since=int(raw.get("since", block_since)),  # a register is as old as its block unless it says otherwise
     )
 
 
 def _block(name: str, raw: dict[str, Any]) -> Block:
+    since = int(raw.get("since", 1))
     return Block(
         name=name,
         base=int(raw["base"]),
         stride=int(raw.get("stride", 0)),
         drawer_stride=int(raw.get("drawer_stride", 0)),
-        registers=tuple(_register(r) for r in raw["registers"]),
+        registers=tuple(_register(r, since) for r in raw["registers"]),
+        since=since,
     )
 
 
-def parse_register_map(raw: dict[str, Any]) -> RegisterMap:
+def _present(block: Block | None) -> Block:
+    if block is None:
+        raise ValueError("a version 1 block cannot be missing from a later version")
+    return block
+
+
+def _check_versions(register_map: RegisterMap) -> None:
+    """Every ``since`` names a version the table describes, and no register is older than its block."""
+    newest = register_map.protocol.protocol_version
+    blocks = (register_map.board, register_map.environment, register_map.drawer, register_map.pocket)
+    for block in (*blocks, register_map.drawer_counters, register_map.pocket_counters):
+        if block is None:
+            continue
+        for register in block.registers:
+            if not block.since <= register.since <= newest:
+                where = f"{block.name}.{register.name}"
+                raise ValueError(f"{where}: since {register.since} outside {block.since}..{newest}")
+    for block in blocks:
+        if block.since != 1:
+            raise ValueError(f"{block.name} is a version 1 block")
+    for name, bits in register_map.bitfields.items():
+        for bit in bits:
+            if not 1 <= bit.since <= newest:
+                raise ValueError(f"{name}.{bit.name}: since {bit.since} outside 1..{newest}")
+
+
+def parse_register_map(raw: dict[str, Any], protocol_version: int | None = None) -> RegisterMap:
+    """The table as the map of ``protocol_version`` (default: the newest it describes)."""
+    newest = _parse_newest(raw)
+    _check_versions(newest)
+    return newest if protocol_version is None else newest.for_version(protocol_version)
+
+
+def _parse_newest(raw: dict[str, Any]) -> RegisterMap:
     p = raw["protocol"]
     blocks = raw["blocks"]
     light = raw["light"]
@@ -273,7 +406,9 @@ def parse_register_map(raw: dict[str, Any]) -> RegisterMap:
         pocket=_block("pocket", blocks["pocket"]),
         bitfields=MappingProxyType(
             {
-                name: tuple(Bit(b["name"], int(b["bit"]), b.get("description", "")) for b in bits)
+                name: tuple(
+                    Bit(b["name"], int(b["bit"]), b.get("description", ""), int(b.get("since", 1))) for b in bits
+                )
                 for name, bits in raw["bitfields"].items()
             }
         ),
@@ -285,14 +420,23 @@ def parse_register_map(raw: dict[str, Any]) -> RegisterMap:
         blink_shift=int(light["blink_shift"]),
         low_voltage_threshold=int(raw["electrical"]["low_voltage_threshold"]),
         nominal_voltage=int(raw["electrical"]["nominal_voltage"]),
+        drawer_counters=_block("drawer_counters", blocks["drawer_counters"]) if "drawer_counters" in blocks else None,
+        pocket_counters=_block("pocket_counters", blocks["pocket_counters"]) if "pocket_counters" in blocks else None,
     )
 
 
 @cache
-def load_register_map() -> RegisterMap:
-    """The register map shipped with the package (parsed once; it is immutable)."""
+def _shipped() -> RegisterMap:
     text = resources.files(__package__).joinpath("register_map.toml").read_text("utf-8")
     return parse_register_map(tomllib.loads(text))
+
+
+@cache
+def load_register_map(protocol_version: int | None = None) -> RegisterMap:
+    """The register map shipped with the package, as a board of ``protocol_version`` serves it (default: the
+    newest version). Parsed once; every map is immutable."""
+    newest = _shipped()
+    return newest if protocol_version is None else newest.for_version(protocol_version)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,10 +36,13 @@ async def start(
     unit: int = 1,
     baudrate: int = 115_200,
     layout: CabinetLayout | None = None,
+    protocol_version: int = 2,
     **_options: Any,
 ) -> RunningSimulator:
-    """Start the board on ``transport`` "tcp" (``tcp://host:port?unit=N``) or "rtu" (``rtu:///dev/pts/N?...``)."""
-    model = IoBoardModel(layout or DEMO_LAYOUT, clock=clock, faults=faults)
+    """Start the board on ``transport`` "tcp" (``tcp://host:port?unit=N``) or "rtu" (``rtu:///dev/pts/N?...``).
+
+    ``protocol_version`` 2 (the default) counts openings in registers; 1 is a board of the first register map."""
+    model = IoBoardModel(layout or DEMO_LAYOUT, clock=clock, faults=faults, protocol_version=protocol_version)
     model.register_actions(control)
     if transport == "rtu":
         rtu = RtuPtyServer(model, unit, baudrate)

@@ -1,4 +1,5 @@
-"""``python -m simulators.io_board [--transport tcp|rtu] [--drawers N]``: one I/O board simulator, alone.
+"""``python -m simulators.io_board [--transport tcp|rtu] [--drawers N] [--protocol 1|2]``: one I/O board
+simulator, alone.
 
 Prints ``ADC_IO_BOARD=<url>`` once it listens, then serves until interrupted (``adc sim`` runs every device).
 """
@@ -14,10 +15,13 @@ from simulators.common.control import ControlSurface
 from simulators.io_board import start
 
 
-async def serve(transport: str, drawers: int, pockets: int) -> None:
+async def serve(transport: str, drawers: int, pockets: int, protocol_version: int = 2) -> None:
     control = ControlSurface()
     sim = await start(
-        control=control, transport=transport, layout=CabinetLayout(drawer_count=drawers, pockets_per_drawer=pockets)
+        control=control,
+        transport=transport,
+        layout=CabinetLayout(drawer_count=drawers, pockets_per_drawer=pockets),
+        protocol_version=protocol_version,
     )
     control_port = await control.serve()
     print(f"{sim.env_var}={sim.url}", flush=True)
@@ -34,9 +38,10 @@ def main() -> None:
     parser.add_argument("--transport", choices=["tcp", "rtu"], default="tcp")
     parser.add_argument("--drawers", type=int, default=12)
     parser.add_argument("--pockets", type=int, default=8)
+    parser.add_argument("--protocol", type=int, choices=[1, 2], default=2, help="register map version to serve")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.transport, args.drawers, args.pockets))
+        asyncio.run(serve(args.transport, args.drawers, args.pockets, args.protocol))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 Responsible for the board's behaviour as SPEC.md states it: lock and lid latches with hold timers, sensors driven
 by physical-world actions (a person opens a drawer, the fridge warms, the power is cut), fault bits, the
-heartbeat watchdog and the fault plan. Time comes only from the injected clock, so a test can run a hold timer or
-a watchdog expiry by advancing a ``ManualClock``. Not responsible for bytes on a wire (``server.py``).
+heartbeat watchdog, the fault plan, and (protocol version 2) the opening counters: every open edge of a drawer or
+lid is counted, whatever caused it, and the counts and the controller's acknowledgements survive a reboot and any
+client coming or going. ``protocol_version=1`` serves exactly the version 1 map (the model still counts, for the
+control surface, but no register shows it). Time comes only from the injected clock, so a test can run a hold
+timer or a watchdog expiry by advancing a ``ManualClock``. Not responsible for bytes on a wire (``server.py``).
 """
 
 from __future__ import annotations
@@ -74,6 +77,11 @@ class _Latch:
     jam_condition: bool = False  # fault plan: an unlock releases the latch but the drawer cannot move
     lock_fails: bool = False  # fault plan: the actuator does not move
     stuck: dict[str, bool] = field(default_factory=dict)  # sensor name ("open"/"closed") -> forced value
+    # Opening counters (non-volatile: FRAM on a real board, so a reboot keeps them; _reset_latch never touches them).
+    openings: int = 0
+    openings_seen: int = 0
+    sensed_closed: bool = True  # what the counter last saw: an opening is the edge from closed to anything else
+    counter_write_fails: bool = False  # test hook: the counter memory does not keep an acknowledgement
 
 
 @dataclass
@@ -92,8 +100,10 @@ class IoBoardModel:
         faults: FaultPlan | None = None,
         register_map: RegisterMap | None = None,
         is_simulator: bool = True,
+        protocol_version: int = 2,
     ) -> None:
-        self.map = register_map or load_register_map()
+        # The table describes every version; a board serves only what its version has (the rest answers 0x02).
+        self.map = (register_map or load_register_map()).for_version(protocol_version)
         self.layout = layout or CabinetLayout()
         self.layout.check(self.map)
         self.clock = clock or RealClock()
@@ -198,6 +208,10 @@ class IoBoardModel:
             return self._read_drawer(location.drawer, name)
         if location.block == "pocket":
             return self._read_pocket(location.drawer, location.pocket, name)
+        if location.block == "drawer_counters":
+            return self._read_drawer_counters(location.drawer, name)
+        if location.block == "pocket_counters":
+            return self._read_pocket_counters(location.drawer, location.pocket, name)
         if location.block == "environment":
             return self._read_environment(name)
         return self._read_board(name)
@@ -275,6 +289,8 @@ class IoBoardModel:
                 "sensor_disagreement": self._disagree(latch),
                 "motorised": drawer in self.layout.motorised,
             }
+            if self.map.counts_openings:
+                flags["opened"] = latch.openings != latch.openings_seen
             return self.map.encode_bits("drawer_status", {n for n, on in flags.items() if on})
         if name == "position":
             return 100 if latch.is_open else 0
@@ -294,7 +310,28 @@ class IoBoardModel:
         if name == "light":
             return state.light
         flags = {"lid_released": state.latch.released, "lid_open": state.latch.is_open, "lidded": state.lidded}
+        if self.map.counts_openings:
+            flags["lid_opened"] = state.latch.openings != state.latch.openings_seen
         return self.map.encode_bits("pocket_status", {n for n, on in flags.items() if on})
+
+    def _read_drawer_counters(self, drawer: int, name: str) -> int:
+        latch = self.drawers[drawer]
+        if name == "openings":
+            return latch.openings
+        if name == "openings_seen":
+            return latch.openings_seen
+        if name == "lids_opened":
+            pockets = range(1, self.layout.pockets_per_drawer + 1)
+            return codec.pocket_bits({p for p in pockets if self._unrecorded(self.pockets[drawer, p].latch)})
+        return 0  # reserved
+
+    def _read_pocket_counters(self, drawer: int, pocket: int, name: str) -> int:
+        latch = self.pockets[drawer, pocket].latch
+        return latch.openings if name == "lid_openings" else latch.openings_seen
+
+    @staticmethod
+    def _unrecorded(latch: _Latch) -> int:
+        return codec.unrecorded_openings(latch.openings, latch.openings_seen)
 
     # --- writes -----------------------------------------------------------------------------------------------
 
@@ -330,7 +367,16 @@ class IoBoardModel:
 
     def _apply_write(self, location: Location, value: int) -> None:
         name = location.register.name
-        if location.block == "drawer":
+        if location.block in ("drawer_counters", "pocket_counters"):
+            # openings_seen / lid_openings_seen: "set to value", so a repeated write changes nothing.
+            counted = (
+                self.drawers[location.drawer]
+                if location.block == "drawer_counters"
+                else self.pockets[location.drawer, location.pocket].latch
+            )
+            if not counted.counter_write_fails:
+                counted.openings_seen = value
+        elif location.block == "drawer":
             latch = self.drawers[location.drawer]
             if name == "hold_time":
                 latch.hold_ds = value
@@ -454,6 +500,7 @@ class IoBoardModel:
             raise ValueError(f"drawer {drawer} is jammed")
         latch.is_open = True
         latch.opened_since_release = True
+        self._sense_drawer(latch)
 
     def close_drawer(self, drawer: int) -> None:
         self.tick()
@@ -463,6 +510,7 @@ class IoBoardModel:
             if not latch.lock_fails:
                 latch.released = False  # the latch catches as the drawer is pushed home
                 latch.command = 0
+        self._sense_drawer(latch)
 
     def lift_lid(self, drawer: int, pocket: int) -> None:
         self.tick()
@@ -475,6 +523,7 @@ class IoBoardModel:
             raise ValueError(f"lid {drawer}.{pocket} is locked")
         state.latch.is_open = True
         state.latch.opened_since_release = True
+        self._sense(state.latch, closed=False)
 
     def close_lid(self, drawer: int, pocket: int) -> None:
         self.tick()
@@ -484,6 +533,22 @@ class IoBoardModel:
             if not latch.lock_fails:
                 latch.released = False
                 latch.command = 0
+        self._sense(latch, closed=True)
+
+    # The counter sees what the sensors see, not what the controller allowed: an authorised open, a drawer pried
+    # open past its latch, a sensor that sticks, all leave the closed position and all count.
+
+    @staticmethod
+    def _sense(latch: _Latch, *, closed: bool) -> None:
+        """One opening each time the drawer or lid leaves its closed position (wrapping 65535 -> 0)."""
+        if latch.sensed_closed and not closed:
+            latch.openings = codec.count_opening(latch.openings)
+        latch.sensed_closed = closed
+
+    def _sense_drawer(self, latch: _Latch) -> None:
+        # Closed = closed sensor on and open sensor off; a sensor fault that breaks that counts as leaving it,
+        # because a drawer forced open and a failed sensor look the same to the board.
+        self._sense(latch, closed=self._sensor(latch, "closed") and not self._sensor(latch, "open"))
 
     def open_door(self) -> None:
         self.door_open = True
@@ -549,10 +614,34 @@ class IoBoardModel:
     def stick_sensor(self, drawer: int, sensor: str, value: bool) -> None:
         if sensor not in ("open", "closed"):
             raise ValueError("sensor must be 'open' or 'closed'")
-        self._drawer(drawer).stuck[sensor] = value
+        latch = self._drawer(drawer)
+        latch.stuck[sensor] = value
+        self._sense_drawer(latch)
 
     def unstick_sensors(self, drawer: int) -> None:
-        self._drawer(drawer).stuck.clear()
+        latch = self._drawer(drawer)
+        latch.stuck.clear()
+        self._sense_drawer(latch)
+
+    def _counted(self, drawer: int, pocket: int | None) -> _Latch:
+        return self._drawer(drawer) if pocket is None else self._pocket(drawer, int(pocket)).latch
+
+    def preset_openings(self, drawer: int, openings: int, seen: int | None = None, pocket: int | None = None) -> None:
+        """A board with a service history: set a drawer's (or a lid's) counter and acknowledgement directly, e.g.
+        just below the 65535 -> 0 wrap. ``seen`` defaults to ``openings`` (nothing unrecorded)."""
+        for word in (openings, openings if seen is None else seen):
+            if not 0 <= int(word) <= 0xFFFF:
+                raise ValueError(f"{word} is not a 16-bit counter value")
+        latch = self._counted(drawer, pocket)
+        latch.openings = int(openings)
+        latch.openings_seen = int(openings if seen is None else seen)
+
+    def fail_counter_write(self, drawer: int, pocket: int | None = None) -> None:
+        """The counter memory stops keeping acknowledgements (the write is answered, the value not stored)."""
+        self._counted(drawer, pocket).counter_write_fails = True
+
+    def repair_counter_write(self, drawer: int, pocket: int | None = None) -> None:
+        self._counted(drawer, pocket).counter_write_fails = False
 
     def fail_lock(self, drawer: int, pocket: int | None = None) -> None:
         latch = self._drawer(drawer) if pocket is None else self._pocket(drawer, int(pocket)).latch
@@ -566,9 +655,28 @@ class IoBoardModel:
         """A readable summary for the control socket."""
         self.tick()
         return {
+            "protocol_version": self.map.protocol.protocol_version,
             "drawers": {
-                d: {"released": latch.released, "open": latch.is_open, "jammed": latch.jammed}
+                d: {
+                    "released": latch.released,
+                    "open": latch.is_open,
+                    "jammed": latch.jammed,
+                    # counted on every board; served in registers only from protocol version 2
+                    "openings": latch.openings,
+                    "openings_seen": latch.openings_seen,
+                    "unrecorded_openings": self._unrecorded(latch),
+                }
                 for d, latch in self.drawers.items()
+            },
+            "lids": {
+                f"{d}.{p}": {
+                    "open": pocket.latch.is_open,
+                    "openings": pocket.latch.openings,
+                    "openings_seen": pocket.latch.openings_seen,
+                    "unrecorded_openings": self._unrecorded(pocket.latch),
+                }
+                for (d, p), pocket in self.pockets.items()
+                if pocket.lidded
             },
             "status": sorted(self.map.decode_bits("board_status", self.status_word())),
             "temperature_c": round(self.temperature_c, 2),
@@ -604,6 +712,9 @@ class IoBoardModel:
                 "unstick_sensors": self.unstick_sensors,
                 "fail_lock": self.fail_lock,
                 "repair_lock": self.repair_lock,
+                "preset_openings": self.preset_openings,
+                "fail_counter_write": self.fail_counter_write,
+                "repair_counter_write": self.repair_counter_write,
                 "describe": self.describe,
             },
         )

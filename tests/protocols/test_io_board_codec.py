@@ -1,5 +1,6 @@
 """I/O board wire contract: golden vectors (checked against our codec AND pymodbus' own framer), value
-round-trips, and RTU frame decoding that resynchronises through garbage."""
+round-trips, RTU frame decoding that resynchronises through garbage, and the register map of each protocol
+version (version 2 only adds; a version 1 map is version 2 without the opening counters)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from pymodbus.framer.rtu import FramerRTU
 from pymodbus.pdu import DecodePDU
 
 from firmware_protocols.io_board import codec
-from firmware_protocols.io_board.register_map import CabinetLayout, load_register_map
+from firmware_protocols.io_board.register_map import CabinetLayout, load_register_map, parse_register_map
 
 MAP = load_register_map()
+V1 = load_register_map(1)
 VECTORS: dict[str, Any] = tomllib.loads(
     resources.files("firmware_protocols.io_board").joinpath("golden_vectors.toml").read_text("utf-8")
 )
@@ -87,6 +89,25 @@ def test_golden_lights(vector: dict[str, Any]) -> None:
     light = codec.Light(vector["colour"], vector["blink"])
     assert codec.encode_light(MAP, light) == vector["word"]
     assert codec.decode_light(MAP, vector["word"]) == light
+
+
+@pytest.mark.parametrize("vector", VECTORS["counters"], ids=lambda v: f"{v['openings']}-{v['seen']}")
+def test_golden_counters(vector: dict[str, Any]) -> None:
+    assert codec.unrecorded_openings(vector["openings"], vector["seen"]) == vector["unrecorded"]
+
+
+def test_counter_wraps_and_refuses_non_words() -> None:
+    assert codec.count_opening(65535) == 0 and codec.count_opening(41) == 42
+    with pytest.raises(ValueError):
+        codec.unrecorded_openings(65536, 0)
+
+
+@given(st.integers(0, 0xFFFF), st.integers(0, 0xFFFF))
+def test_unrecorded_openings_follow_the_counter_through_the_wrap(seen: int, more: int) -> None:
+    openings = seen
+    for _ in range(more % 70):
+        openings = codec.count_opening(openings)
+    assert codec.unrecorded_openings(openings, seen) == more % 70
 
 
 def test_golden_pocket_bits() -> None:
@@ -175,25 +196,89 @@ def test_a_flipped_bit_fails_the_crc(frame: bytes, bit: int, position_seed: int)
 # --- the map itself -------------------------------------------------------------------------------------------------
 
 
-def test_addresses_follow_the_documented_formulas() -> None:
-    assert MAP.drawer_address(1, "lock_command") == 24
-    assert MAP.drawer_address(3, "hold_time") == 24 + 2 * 6 + 1
-    assert MAP.pocket_address(2, 3, "light") == 200 + 64 + 2 * 4 + 2
-    assert MAP.snapshot_span(16) == (0, 120)
-    assert MAP.snapshot_span(16)[1] <= MAP.protocol.max_registers_per_read
+@pytest.mark.parametrize("register_map", [V1, MAP], ids=["v1", "v2"])
+def test_addresses_follow_the_documented_formulas(register_map: Any) -> None:
+    assert register_map.drawer_address(1, "lock_command") == 24
+    assert register_map.drawer_address(3, "hold_time") == 24 + 2 * 6 + 1
+    assert register_map.pocket_address(2, 3, "light") == 200 + 64 + 2 * 4 + 2
+    assert register_map.snapshot_span(16) == (0, 120)
+    assert register_map.snapshot_span(16)[1] <= register_map.protocol.max_registers_per_read
 
 
-def test_every_full_size_address_is_unique_and_located() -> None:
+def test_version_2_addresses_follow_the_documented_formulas() -> None:
+    assert MAP.drawer_counter_address(1, "openings") == 120
+    assert MAP.drawer_counter_address(3, "openings_seen") == 120 + 2 * 4 + 1
+    assert MAP.drawer_counter_address(16, "reserved") == 183  # the block ends inside v1's unused 120..199
+    assert MAP.drawer_counters_span(16) == (120, 64) and MAP.protocol.max_registers_per_read >= 64
+    # the pocket counters start right after the last register of the version 1 pocket block
+    assert MAP.pocket_address(16, 16, "pocket_status") + 1 == MAP.pocket_counters_base(1, 1) == 1224
+    assert MAP.pocket_counter_address(2, 1, "lid_openings_seen") == 1224 + 32 + 1
+    assert MAP.pocket_counter_address(16, 16, "lid_openings_seen") == 1735
+    assert MAP.bit("drawer_status", "opened").bit == 6 and MAP.bit("pocket_status", "lid_opened").bit == 3
+
+
+def test_a_version_1_and_a_version_2_map_both_load() -> None:
+    assert (V1.protocol.protocol_version, MAP.protocol.protocol_version) == (1, 2)
+    assert V1.newest_version == MAP.newest_version == 2
+    assert not V1.counts_openings and MAP.counts_openings
+    assert V1.drawer_counters is None and V1.pocket_counters is None
+    assert V1.for_version(2) is MAP and MAP.for_version(1) == V1 and load_register_map(2) is MAP
+    # version 1 addresses and meanings are untouched
+    for name in ("board", "environment", "drawer", "pocket"):
+        assert getattr(V1, name) == getattr(MAP, name)
+    assert {b.name for b in V1.bitfields["drawer_status"]} == {b.name for b in MAP.bitfields["drawer_status"]} - {
+        "opened"
+    }
+    assert V1.known_mask("drawer_status") == 0x3F and MAP.known_mask("drawer_status") == 0x7F
+    assert V1.known_mask("pocket_status") == 0x07 and MAP.known_mask("pocket_status") == 0x0F
+    assert V1.board.register("protocol_version").accepts(1) and MAP.board.register("protocol_version").accepts(2)
+    with pytest.raises(KeyError):
+        V1.drawer_counter_address(1, "openings")
+    with pytest.raises(KeyError):
+        V1.bit("drawer_status", "opened")
+    with pytest.raises(ValueError):
+        MAP.for_version(3)
+
+
+@pytest.mark.parametrize("register_map", [V1, MAP], ids=["v1", "v2"])
+def test_every_full_size_address_is_unique_and_located(register_map: Any) -> None:
     seen: dict[int, str] = {}
-    for first, count in MAP.mapped_ranges(16, 16):
+    for first, count in register_map.mapped_ranges(16, 16):
         for address in range(first, first + count):
-            location = MAP.locate(address, 16, 16)
+            location = register_map.locate(address, 16, 16)
             assert location is not None
             key = f"{location.block}{location.drawer}.{location.pocket}.{location.register.name}"
             assert address not in seen, (address, key, seen.get(address))
             seen[address] = key
-    assert MAP.locate(150, 16, 16) is None
-    assert MAP.locate(MAP.drawer_base(5), 4, 4) is None  # beyond a 4-drawer cabinet
+    assert register_map.locate(190, 16, 16) is None  # unused in every version
+    assert register_map.locate(register_map.drawer_base(5), 4, 4) is None  # beyond a 4-drawer cabinet
+
+
+def test_version_2_addresses_are_not_mapped_on_version_1() -> None:
+    v1_addresses = {a for first, count in V1.mapped_ranges(16, 16) for a in range(first, first + count)}
+    v2_addresses = {a for first, count in MAP.mapped_ranges(16, 16) for a in range(first, first + count)}
+    added = v2_addresses - v1_addresses
+    assert v1_addresses < v2_addresses  # add, don't move
+    assert added == set(range(120, 184)) | set(range(1224, 1736))
+    for address in sorted(added):
+        assert V1.locate(address, 16, 16) is None
+        location = MAP.locate(address, 16, 16)
+        assert location is not None and location.block in ("drawer_counters", "pocket_counters")
+        assert location.register.since == 2
+    for address in v1_addresses:  # and every version 1 address means the same on version 2
+        assert V1.locate(address, 16, 16) == MAP.locate(address, 16, 16)
+    counters = MAP.locate(MAP.drawer_counters_base(5), 4, 4)
+    assert counters is None  # beyond a 4-drawer cabinet, the counters are not mapped either
+    assert MAP.locate(MAP.pocket_counters_base(1, 5), 4, 4) is None
+
+
+def test_a_since_beyond_the_newest_version_is_refused() -> None:
+    raw = tomllib.loads(resources.files("firmware_protocols.io_board").joinpath("register_map.toml").read_text())
+    raw["bitfields"]["drawer_status"].append({"name": "future", "bit": 7, "since": 3})
+    with pytest.raises(ValueError, match="since 3"):
+        parse_register_map(raw, 1)  # the table as a whole is checked, whichever version is asked for
+    raw["bitfields"]["drawer_status"].pop()
+    assert parse_register_map(raw, 1) == V1
 
 
 def test_fault_table_codes_exist_in_the_catalogue() -> None:

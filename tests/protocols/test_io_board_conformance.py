@@ -1,5 +1,6 @@
 """Conformance: pymodbus' own client (not our driver) reads and writes the simulated board exactly as SPEC.md
-documents, every address taken from register_map.toml. What a third-party master would see."""
+documents, every address taken from register_map.toml, for a protocol version 1 and a version 2 board. What a
+third-party master would see."""
 
 from __future__ import annotations
 
@@ -19,14 +20,22 @@ from simulators.common.clock import ManualClock
 from simulators.common.control import ControlSurface
 
 MAP = load_register_map()
+V1 = load_register_map(1)
 LAYOUT = CabinetLayout(drawer_count=3, pockets_per_drawer=2, lidded=frozenset({(1, 1)}), motorised=frozenset({3}))
 UNIT = 7
 
 
 @asynccontextmanager
-async def raw_client(transport: str) -> AsyncIterator[tuple[Any, Any, ManualClock]]:
+async def raw_client(transport: str, protocol_version: int = 2) -> AsyncIterator[tuple[Any, Any, ManualClock]]:
     clock = ManualClock()
-    sim = await io_board_sim.start(control=ControlSurface(), clock=clock, transport=transport, unit=UNIT, layout=LAYOUT)
+    sim = await io_board_sim.start(
+        control=ControlSurface(),
+        clock=clock,
+        transport=transport,
+        unit=UNIT,
+        layout=LAYOUT,
+        protocol_version=protocol_version,
+    )
     client: Any
     if transport == "tcp":
         port = int(sim.url.split(":")[2].split("?")[0])
@@ -43,9 +52,11 @@ async def raw_client(transport: str) -> AsyncIterator[tuple[Any, Any, ManualCloc
         await sim.close()
 
 
-def conform(transport: str, body: Callable[[Any, Any, ManualClock], Awaitable[None]]) -> None:
+def conform(
+    transport: str, body: Callable[[Any, Any, ManualClock], Awaitable[None]], protocol_version: int = 2
+) -> None:
     async def go() -> None:
-        async with asyncio.timeout(20), raw_client(transport) as (client, model, clock):
+        async with asyncio.timeout(20), raw_client(transport, protocol_version) as (client, model, clock):
             await body(client, model, clock)
 
     asyncio.run(go())
@@ -54,6 +65,11 @@ def conform(transport: str, body: Callable[[Any, Any, ManualClock], Awaitable[No
 @pytest.fixture(params=["tcp", "rtu"])
 def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(params=[1, 2], ids=["v1", "v2"])
+def version(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
 
 
 async def read(client: Any, address: int, count: int = 1) -> list[int]:
@@ -68,25 +84,27 @@ async def exception_of(call: Awaitable[Any]) -> int:
     return int(response.exception_code)
 
 
-def test_identity_block(transport: str) -> None:
+def test_identity_block(transport: str, version: int) -> None:
     async def body(client: Any, _model: Any, _clock: ManualClock) -> None:
         words = await read(client, MAP.board.base, 8)
         assert words[0] == MAP.protocol.board_id
-        assert words[1] == MAP.protocol.protocol_version
+        assert words[1] == version
         assert codec.firmware_version(*words[2:5]) == "1.4.2"
         assert MAP.decode_bits("identity", words[5]) == {"is_simulator"}
         assert words[6:8] == [LAYOUT.drawer_count, LAYOUT.pockets_per_drawer]
         first, count = MAP.snapshot_span(LAYOUT.drawer_count)
         assert len(await read(client, first, count)) == count  # the whole snapshot in one read
 
-    conform(transport, body)
+    conform(transport, body, version)
 
 
-def test_every_register_has_its_documented_access_and_range(transport: str) -> None:
+def test_every_register_has_its_documented_access_and_range(transport: str, version: int) -> None:
+    register_map = load_register_map(version)
+
     async def body(client: Any, _model: Any, _clock: ManualClock) -> None:
-        for first, count in MAP.mapped_ranges(LAYOUT.drawer_count, LAYOUT.pockets_per_drawer):
+        for first, count in register_map.mapped_ranges(LAYOUT.drawer_count, LAYOUT.pockets_per_drawer):
             for address in range(first, first + count):
-                location = MAP.locate(address, LAYOUT.drawer_count, LAYOUT.pockets_per_drawer)
+                location = register_map.locate(address, LAYOUT.drawer_count, LAYOUT.pockets_per_drawer)
                 assert location is not None
                 register = location.register
                 (value,) = await read(client, address)
@@ -106,7 +124,7 @@ def test_every_register_has_its_documented_access_and_range(transport: str) -> N
                         await exception_of(client.write_register(address, register.minimum - 1, device_id=UNIT)) == 3
                     ), register.name
 
-    conform(transport, body)
+    conform(transport, body, version)
 
 
 def test_unmapped_addresses_and_functions_are_refused(transport: str) -> None:
@@ -190,3 +208,81 @@ def test_a_request_for_another_unit_gets_no_answer_on_rtu() -> None:
             await client.read_holding_registers(0, count=1, device_id=UNIT + 1)
 
     conform("rtu", body)
+
+
+# --- version 2: the opening counters --------------------------------------------------------------------------------
+
+
+def test_drawer_opening_counter_as_documented(transport: str) -> None:
+    async def body(client: Any, model: Any, _clock: ManualClock) -> None:
+        counters = MAP.drawer_counters_base(2)
+        seen = MAP.drawer_counter_address(2, "openings_seen")
+        status = MAP.drawer_address(2, "drawer_status")
+        opened = MAP.mask("drawer_status", "opened")
+        assert await read(client, counters, 4) == [0, 0, 0, 0]
+        for _ in range(2):  # two openings between two reads
+            await client.write_registers(MAP.drawer_base(2), [1, 100], device_id=UNIT)
+            model.open_drawer(2)
+            model.close_drawer(2)
+        assert await read(client, counters, 4) == [2, 0, 0, 0]
+        assert (await read(client, status))[0] & opened
+        # every drawer's counters in one read
+        first, count = MAP.drawer_counters_span(LAYOUT.drawer_count)
+        assert (await read(client, first, count))[4:8] == [2, 0, 0, 0]
+        for _ in range(2):  # writing the recorded count, twice: the second changes nothing
+            response = await client.write_register(seen, 2, device_id=UNIT)
+            assert not response.isError() and list(response.registers) == [2]  # 0x06 echoes
+            assert await read(client, counters, 2) == [2, 2]
+        assert not (await read(client, status))[0] & opened
+        assert await exception_of(client.write_register(counters, 0, device_id=UNIT)) == 2  # openings is read-only
+        assert await exception_of(client.write_register(counters + 3, 0, device_id=UNIT)) == 2
+        model.reboot()
+        assert await read(client, counters, 2) == [2, 2]  # non-volatile
+
+    conform(transport, body)
+
+
+def test_lid_opening_counter_as_documented(transport: str) -> None:
+    async def body(client: Any, model: Any, _clock: ManualClock) -> None:
+        await client.write_registers(MAP.drawer_base(1), [1, 300], device_id=UNIT)
+        model.open_drawer(1)
+        await client.write_registers(MAP.pocket_base(1, 1), [1, 100], device_id=UNIT)
+        model.lift_lid(1, 1)
+        model.close_lid(1, 1)
+        lids_opened = MAP.drawer_counter_address(1, "lids_opened")
+        lid = MAP.pocket_counters_base(1, 1)
+        lid_opened = MAP.mask("pocket_status", "lid_opened")
+        assert (await read(client, lids_opened))[0] == 0b01
+        assert await read(client, lid, 2 * LAYOUT.pockets_per_drawer) == [1, 0, 0, 0]
+        assert (await read(client, MAP.pocket_address(1, 1, "pocket_status")))[0] & lid_opened
+        response = await client.write_registers(lid + 1, [1], device_id=UNIT)  # 0x10 works as well as 0x06
+        assert not response.isError()
+        assert (await read(client, lids_opened))[0] == 0
+        assert not (await read(client, MAP.pocket_address(1, 1, "pocket_status")))[0] & lid_opened
+        assert await exception_of(client.write_register(lid, 0, device_id=UNIT)) == 2
+        beyond = MAP.pocket_counters_base(1, LAYOUT.pockets_per_drawer + 1)
+        assert await exception_of(client.read_holding_registers(beyond, count=1, device_id=UNIT)) == 2
+
+    conform(transport, body)
+
+
+def test_a_version_1_board_does_not_map_the_counters(transport: str) -> None:
+    async def body(client: Any, model: Any, _clock: ManualClock) -> None:
+        assert (await read(client, V1.board_address("protocol_version")))[0] == 1
+        for address in (
+            MAP.drawer_counters_base(1),
+            MAP.drawer_counter_address(LAYOUT.drawer_count, "openings_seen"),
+            MAP.pocket_counters_base(1, 1),
+        ):
+            assert await exception_of(client.read_holding_registers(address, count=1, device_id=UNIT)) == 2
+            assert await exception_of(client.write_register(address, 0, device_id=UNIT)) == 2
+        await client.write_registers(V1.drawer_base(1), [1, 300], device_id=UNIT)
+        model.open_drawer(1)
+        await client.write_registers(V1.pocket_base(1, 1), [1, 100], device_id=UNIT)
+        model.lift_lid(1, 1)
+        model.close_lid(1, 1)
+        model.close_drawer(1)
+        assert not (await read(client, V1.drawer_address(1, "drawer_status")))[0] & ~V1.known_mask("drawer_status")
+        assert not (await read(client, V1.pocket_address(1, 1, "pocket_status")))[0] & ~V1.known_mask("pocket_status")
+
+    conform(transport, body, protocol_version=1)

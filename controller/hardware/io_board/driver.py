@@ -1,15 +1,19 @@
 """The I/O board driver: the ``IoBoard`` interface over Modbus (TCP or RTU), for a real board or the simulator.
 
 Responsible for turning interface calls into register reads and writes at the addresses ``register_map.toml``
-gives, confirming every actuation by reading the board back, and raising the catalogue code that the map's fault
-table names for a fault bit (an unknown bit is ``device.unknown_fault``; a lock that did not move is
-``device.lock_not_engaged``). Not responsible for the bus (``modbus_transport.py``) or for deciding whether a user
-may open a drawer (the engine and the state machines).
+gives for the board's protocol version (register 1, read by ``identify``), confirming every actuation by reading
+the board back, and raising the catalogue code that the map's fault table names for a fault bit (an unknown bit
+is ``device.unknown_fault``; a lock that did not move is ``device.lock_not_engaged``; an acknowledgement the board
+did not keep is ``device.write_not_confirmed``). On a version 2 board a snapshot is the version 1 read plus one
+read of every drawer's opening counters (and one short read per drawer whose lids have unrecorded openings). Not
+responsible for the bus (``modbus_transport.py``), for deciding whether a user may open a drawer, or for what an
+unrecorded opening means (the engine and the state machines).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from controller.errors import CommunicationError
@@ -33,14 +37,18 @@ from firmware_protocols.io_board.register_map import Block, RegisterMap, load_re
 class IoBoardDriver:
     def __init__(self, transport: ModbusTransport, register_map: RegisterMap, identity: BoardIdentity) -> None:
         self._t = transport
-        self.map = register_map
         self.identity = identity
-        m = register_map
+        self._adopt(register_map.for_version(identity.protocol_version))
+
+    def _adopt(self, m: RegisterMap) -> None:
+        """Use the map of the board's protocol version (every address and known bit follows from it)."""
+        self.map = m
         self._status_address = m.board_address("status")
         # name -> offset per block, computed once: decoding a snapshot is the poller's hot path
         self._drawer_size = m.drawer.size
         self._known = {name: m.known_mask(name) for name in m.bitfields}
-        self._offsets = {b.name: {r.name: r.offset for r in b.registers} for b in (m.board, m.environment, m.drawer)}
+        blocks = (m.board, m.environment, *m.drawer_blocks(), *m.pocket_blocks())
+        self._offsets = {b.name: {r.name: r.offset for r in b.registers} for b in blocks}
         self._blocking = {
             (rule.bitfield, rule.bit): rule.code for rule in m.faults if rule.blocks_unlock
         }  # insertion order = table order = which fault is reported first
@@ -92,6 +100,8 @@ class IoBoardDriver:
         for name in ("protocol_version", "drawer_count", "pockets_per_drawer"):
             if not m.board.register(name).accepts(value[name]):
                 raise_code("device.bad_value", f"{name} = {value[name]} is outside its documented range")
+        if value["protocol_version"] > m.newest_version:
+            raise_code("device.bad_value", f"protocol_version {value['protocol_version']} is newer than this map")
         return BoardIdentity(
             board_id=value["board_id"],
             protocol_version=value["protocol_version"],
@@ -104,15 +114,40 @@ class IoBoardDriver:
         )
 
     async def identify(self) -> BoardIdentity:
+        """Read the identity again and follow the board's protocol version (a board may have been upgraded)."""
         self.identity = await self._read_identity(self._t, self.map)
+        if self.identity.protocol_version != self.map.protocol.protocol_version:
+            self._adopt(self.map.for_version(self.identity.protocol_version))
         return self.identity
 
     async def snapshot(self) -> BoardSnapshot:
         first, count = self.map.snapshot_span(self.identity.drawer_count)
-        return self.decode_snapshot(await self._t.read_registers(first, count))
+        words = await self._t.read_registers(first, count)
+        if words[self._offsets["board"]["protocol_version"]] != self.identity.protocol_version:
+            # Another register map than at connect (new firmware after a reboot): follow it, then read again.
+            await self.identify()
+            first, count = self.map.snapshot_span(self.identity.drawer_count)
+            words = await self._t.read_registers(first, count)
+        block = self.map.drawer_counters
+        if block is None:
+            return self.decode_snapshot(words)  # version 1: the one read is the whole snapshot
+        counters = await self._t.read_registers(*self.map.drawer_counters_span(self.identity.drawer_count))
+        lids = {}
+        for drawer in range(1, self.identity.drawer_count + 1):
+            latched = self._lids_opened(drawer, counters[(drawer - 1) * block.stride :][: block.stride])
+            if latched:
+                lids[drawer] = await self._read_lid_counters(drawer, latched)
+        return self.decode_snapshot(words, counters, lids)
 
-    def decode_snapshot(self, words: list[int]) -> BoardSnapshot:
-        """The snapshot that the words of one ``snapshot_span`` read mean (pure; the poller's hot path)."""
+    def decode_snapshot(
+        self,
+        words: list[int],
+        counters: list[int] | None = None,
+        lid_counters: Mapping[int, tuple[tuple[int, tuple[int, int]], ...]] | None = None,
+    ) -> BoardSnapshot:
+        """The snapshot that the words of one ``snapshot_span`` read mean (pure; the poller's hot path), with the
+        words of one ``drawer_counters_span`` read and each drawer's lid counters on a version 2 board (without
+        them, the drawers carry no counters)."""
         m = self.map
         board = _Words(self._offsets["board"], words)
         env_start = m.environment.base - m.board.base
@@ -122,6 +157,14 @@ class IoBoardDriver:
             self._decode_drawer(drawer, words[base + (drawer - 1) * m.drawer.stride :][:size])
             for drawer in range(1, self.identity.drawer_count + 1)
         )
+        if counters is not None and m.drawer_counters is not None:
+            stride = m.drawer_counters.stride
+            drawers = tuple(
+                self._with_counters(
+                    state, counters[(state.drawer - 1) * stride :][:stride], (lid_counters or {}).get(state.drawer, ())
+                )
+                for state in drawers
+            )
         inputs = m.decode_bits("board_inputs", board["inputs"])
         status = board["status"]
         self._check_known("board_status", status)
@@ -141,6 +184,85 @@ class IoBoardDriver:
             is_simulator="is_simulator" in m.decode_bits("identity", board["identity"]),
             environment=environment,
             drawers=drawers,
+            protocol_version=m.protocol.protocol_version,
+        )
+
+    # --- opening counters (version 2) -----------------------------------------------------------------------
+
+    def _lids_opened(self, drawer: int, words: list[int]) -> frozenset[int]:
+        """The pockets whose lid_opened latch is set, from the words of the drawer's counters block."""
+        word = words[self._offsets["drawer_counters"]["lids_opened"]]
+        pockets = codec.pockets_from_bits(word)
+        if pockets and max(pockets) > self.identity.pockets_per_drawer:
+            raise_code("device.bad_value", f"drawer {drawer}: lids_opened {word:#06x} names a pocket not fitted")
+        return pockets
+
+    async def _read_lid_counters(self, drawer: int, pockets: frozenset[int]) -> tuple[tuple[int, tuple[int, int]], ...]:
+        """(pocket, (openings, seen)) of these lids, in one read from the first to the last of them."""
+        block = self.map.pocket_counters
+        assert block is not None
+        first, last = min(pockets), max(pockets)
+        start = self.map.pocket_counters_base(drawer, first)
+        words = await self._t.read_registers(start, (last - first + 1) * block.stride)
+        offsets = self._offsets["pocket_counters"]
+        pairs = []
+        for pocket in sorted(pockets):
+            at = (pocket - first) * block.stride
+            pairs.append((pocket, (words[at + offsets["lid_openings"]], words[at + offsets["lid_openings_seen"]])))
+        return tuple(pairs)
+
+    def _with_counters(
+        self, state: DrawerState, words: list[int], lids: tuple[tuple[int, tuple[int, int]], ...]
+    ) -> DrawerState:
+        value = _Words(self._offsets["drawer_counters"], words)
+        return dataclasses.replace(
+            state, openings=value["openings"], openings_seen=value["openings_seen"], lid_counters=lids
+        )
+
+    async def _counted(self, state: DrawerState) -> DrawerState:
+        """``state`` with the drawer's counters read now (version 2; a version 1 state is returned as it is)."""
+        if self.map.drawer_counters is None:
+            return state
+        block = self.map.drawer_counters
+        words = await self._t.read_registers(self.map.drawer_counters_base(state.drawer), block.size)
+        latched = self._lids_opened(state.drawer, words)
+        lids = await self._read_lid_counters(state.drawer, latched) if latched else ()
+        return self._with_counters(state, words, lids)
+
+    @staticmethod
+    def _check_seen(seen: int) -> None:
+        if not 0 <= seen <= 0xFFFF:
+            raise ValueError(f"seen must be a 16-bit counter value (0..65535), not {seen}")
+
+    async def _ensure_register(self, address: int, value: int, what: str, **context: Any) -> None:
+        # "Set to value": the transport may retry it after a lost answer, and the board ends in the same state.
+        await self._t.write_register(address, value)
+        (kept,) = await self._t.read_registers(address, 1)
+        if kept != value:
+            raise_code(
+                "device.write_not_confirmed",
+                f"{what}: wrote {value}, reads back {kept}",
+                written=value,
+                read=kept,
+                **context,
+            )
+
+    async def ensure_openings_seen(self, drawer: int, seen: int) -> None:
+        self._check_drawer(drawer)
+        self._check_seen(seen)
+        if not self.map.counts_openings:
+            return  # a version 1 board has no counters: nothing to acknowledge
+        address = self.map.drawer_counter_address(drawer, "openings_seen")
+        await self._ensure_register(address, seen, f"drawer {drawer} openings_seen", drawer=drawer)
+
+    async def ensure_lid_openings_seen(self, drawer: int, pocket: int, seen: int) -> None:
+        self._check_pocket(drawer, pocket)
+        self._check_seen(seen)
+        if not self.map.counts_openings:
+            return
+        address = self.map.pocket_counter_address(drawer, pocket, "lid_openings_seen")
+        await self._ensure_register(
+            address, seen, f"lid {drawer}.{pocket} lid_openings_seen", drawer=drawer, pocket=pocket
         )
 
     def _check_known(self, bitfield: str, word: int) -> None:
@@ -227,7 +349,7 @@ class IoBoardDriver:
 
     async def drawer_state(self, drawer: int) -> DrawerState:
         self._check_drawer(drawer)
-        return (await self._status_and_drawer(drawer))[1]
+        return await self._counted((await self._status_and_drawer(drawer))[1])
 
     async def ensure_unlocked(self, drawer: int, hold_s: float) -> DrawerState:
         self._check_drawer(drawer)
@@ -240,13 +362,13 @@ class IoBoardDriver:
         self._raise_blocking(status, self._drawer_word(state), drawer)
         if not state.lock_released:
             raise_code("device.lock_not_engaged", f"drawer {drawer} did not release when unlocked", drawer=drawer)
-        return state
+        return await self._counted(state)
 
     async def ensure_locked(self, drawer: int) -> DrawerState:
         self._check_drawer(drawer)
         _, state = await self._status_and_drawer(drawer)
         if not state.lock_commanded and not state.lock_released:
-            return state  # already latched: nothing to do
+            return await self._counted(state)  # already latched: nothing to do
         await self._t.write_register(self.map.drawer_address(drawer, "lock_command"), 0)
         _, state = await self._status_and_drawer(drawer)
         if state.lock_released and not state.latch_pending:
@@ -257,7 +379,7 @@ class IoBoardDriver:
                     drawer=drawer,
                 )
             raise_code("device.lock_not_engaged", f"drawer {drawer} did not latch when locked", drawer=drawer)
-        return state
+        return await self._counted(state)
 
     # --- lids -----------------------------------------------------------------------------------------------
 

@@ -3,8 +3,10 @@ board (hold timers, latch on close, watchdog, blocking faults) and the same type
 
 Physical-world actions (``open_drawer``, ``lift_lid``, ``set_temperature`` ...) and injectable faults
 (``jam_drawer``, ``fail_lock``, ``stick_sensor``, ``reboot``, ``set_supply_voltage``, ``short_circuit``,
-``lose_link``) are plain methods. Not a simulator: no registers, no wire; the contract suite checks that it and the
-driver on the simulator behave alike.
+``lose_link``, ``fail_counter_write``) are plain methods. ``protocol_version=2`` (the default) counts every opening
+of every drawer and lid as a version 2 board does, whatever caused it (a stuck sensor too), and keeps the counts
+through a reboot; ``protocol_version=1`` is a board without counters. Not a simulator: no registers, no wire; the
+contract suite checks that it and the driver on the simulator behave alike.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from controller.errors import CommunicationError, DeviceFaultError
 from controller.hardware.io_board.interface import (
     CLEARABLE_FAULTS,
+    COUNTER_WRAP,
     Blink,
     BoardIdentity,
     BoardSnapshot,
@@ -49,6 +52,15 @@ class _Latch:
     jam_condition: bool = False
     lock_fails: bool = False
     stuck: dict[str, bool] = field(default_factory=dict)
+    # opening counters: non-volatile on the board, so _power_on leaves them alone
+    openings: int = 0
+    openings_seen: int = 0
+    sensed_closed: bool = True
+    counter_write_fails: bool = False
+
+    @property
+    def unrecorded(self) -> int:
+        return (self.openings - self.openings_seen) % COUNTER_WRAP
 
 
 class FakeIoBoard:
@@ -61,9 +73,15 @@ class FakeIoBoard:
         motorised: Iterable[int] = (),
         is_simulator: bool = True,
         firmware_version: str = "1.4.2",
+        protocol_version: int = 2,
     ) -> None:
+        if protocol_version not in (1, 2):
+            raise ValueError("protocol_version must be 1 or 2")
         self.now = 0.0
-        self._identity = BoardIdentity(0xADC1, 1, firmware_version, is_simulator, drawer_count, pockets_per_drawer)
+        self._identity = BoardIdentity(
+            0xADC1, protocol_version, firmware_version, is_simulator, drawer_count, pockets_per_drawer
+        )
+        self.counts_openings = protocol_version >= 2
         self._lidded = frozenset(lidded)
         self._motorised = frozenset(motorised)
         self.drawers = {d: _Latch() for d in range(1, drawer_count + 1)}
@@ -147,6 +165,12 @@ class FakeIoBoard:
     def _state(self, drawer: int) -> DrawerState:
         latch = self.drawers[drawer]
         pockets = [p for (d, p) in self.lids if d == drawer]
+        counted = self.counts_openings
+        lids = tuple(
+            (p, (self.lids[drawer, p].openings, self.lids[drawer, p].openings_seen))
+            for p in pockets
+            if self.lids[drawer, p].unrecorded
+        )
         return DrawerState(
             drawer=drawer,
             lock_commanded=latch.command,
@@ -160,6 +184,9 @@ class FakeIoBoard:
             hold_s=latch.hold_s,
             lids_released=frozenset(p for p in pockets if self.lids[drawer, p].released),
             lids_open=frozenset(p for p in pockets if self.lids[drawer, p].is_open),
+            openings=latch.openings if counted else None,
+            openings_seen=latch.openings_seen if counted else None,
+            lid_counters=lids if counted else (),
         )
 
     def _lid(self, drawer: int, pocket: int) -> LidState:
@@ -183,6 +210,7 @@ class FakeIoBoard:
             is_simulator=self._identity.is_simulator,
             environment=self.environment,
             drawers=tuple(self._state(d) for d in self.drawers),
+            protocol_version=self._identity.protocol_version,
         )
 
     async def read_environment(self) -> EnvironmentReading:
@@ -302,6 +330,33 @@ class FakeIoBoard:
             raise DeviceFaultError("device.lock_not_engaged", f"lid {drawer}.{pocket} did not latch")
         return self._lid(drawer, pocket)
 
+    @staticmethod
+    def _check_seen(seen: int) -> None:
+        if not 0 <= seen <= 0xFFFF:
+            raise ValueError(f"seen must be a 16-bit counter value (0..65535), not {seen}")
+
+    def _acknowledge(self, latch: _Latch, seen: int, what: str) -> None:
+        if not latch.counter_write_fails:
+            latch.openings_seen = seen
+        if latch.openings_seen != seen:  # what the driver's read-back finds
+            raise DeviceFaultError("device.write_not_confirmed", f"{what}: wrote {seen}, reads {latch.openings_seen}")
+
+    async def ensure_openings_seen(self, drawer: int, seen: int) -> None:
+        self._check_drawer(drawer)
+        self._check_seen(seen)
+        if not self.counts_openings:
+            return
+        await self._io()
+        self._acknowledge(self.drawers[drawer], seen, f"drawer {drawer} openings_seen")
+
+    async def ensure_lid_openings_seen(self, drawer: int, pocket: int, seen: int) -> None:
+        self._check_pocket(drawer, pocket)
+        self._check_seen(seen)
+        if not self.counts_openings:
+            return
+        await self._io()
+        self._acknowledge(self.lids[drawer, pocket], seen, f"lid {drawer}.{pocket} lid_openings_seen")
+
     async def set_light(self, drawer: int, pocket: int, colour: Colour, blink: Blink = Blink.STEADY) -> None:
         self._check_pocket(drawer, pocket)
         light = Light(Colour(colour), Blink(blink))  # ValueError for an unknown colour or blink, like the codec
@@ -348,12 +403,24 @@ class FakeIoBoard:
 
     # --- physical world and injected faults -----------------------------------------------------------------
 
+    @staticmethod
+    def _sense(latch: _Latch, *, closed: bool) -> None:
+        """The board's counter: one opening each time the drawer or lid leaves its closed position, whatever
+        moved it (an authorised open, a forced one, a stuck sensor); wraps 65535 -> 0."""
+        if latch.sensed_closed and not closed:
+            latch.openings = (latch.openings + 1) % COUNTER_WRAP
+        latch.sensed_closed = closed
+
+    def _sense_drawer(self, latch: _Latch) -> None:
+        self._sense(latch, closed=self._sensor(latch, "closed") and not self._sensor(latch, "open"))
+
     def open_drawer(self, drawer: int) -> None:
         self._tick()
         latch = self.drawers[drawer]
         if not latch.released or latch.jammed:
             raise ValueError(f"drawer {drawer} is locked or jammed")
         latch.is_open = latch.opened = True
+        self._sense_drawer(latch)
 
     def close_drawer(self, drawer: int) -> None:
         self._tick()
@@ -362,6 +429,7 @@ class FakeIoBoard:
             latch.is_open = False
             if not latch.lock_fails:
                 latch.released = latch.command = False
+        self._sense_drawer(latch)
 
     def lift_lid(self, drawer: int, pocket: int) -> None:
         self._tick()
@@ -369,6 +437,7 @@ class FakeIoBoard:
         if not latch.released or not self.drawers[drawer].is_open:
             raise ValueError(f"lid {drawer}.{pocket} is locked or its drawer is closed")
         latch.is_open = latch.opened = True
+        self._sense(latch, closed=False)
 
     def close_lid(self, drawer: int, pocket: int) -> None:
         self._tick()
@@ -377,6 +446,7 @@ class FakeIoBoard:
             latch.is_open = False
             if not latch.lock_fails:
                 latch.released = latch.command = False
+        self._sense(latch, closed=True)
 
     def set_temperature(self, celsius: float) -> None:
         env = self.environment
@@ -406,7 +476,35 @@ class FakeIoBoard:
         (self.drawers[drawer] if pocket is None else self.lids[drawer, pocket]).lock_fails = True
 
     def stick_sensor(self, drawer: int, sensor: str, value: bool) -> None:
-        self.drawers[drawer].stuck[sensor] = value
+        if sensor not in ("open", "closed"):
+            raise ValueError("sensor must be 'open' or 'closed'")
+        latch = self.drawers[drawer]
+        latch.stuck[sensor] = value
+        self._sense_drawer(latch)
+
+    def unstick_sensors(self, drawer: int) -> None:
+        latch = self.drawers[drawer]
+        latch.stuck.clear()
+        self._sense_drawer(latch)
+
+    def _counted(self, drawer: int, pocket: int | None) -> _Latch:
+        return self.drawers[drawer] if pocket is None else self.lids[drawer, pocket]
+
+    def preset_openings(self, drawer: int, openings: int, seen: int | None = None, pocket: int | None = None) -> None:
+        """A board with a service history (e.g. a counter just below the wrap); ``seen`` defaults to ``openings``."""
+        for word in (openings, openings if seen is None else seen):
+            if not 0 <= word <= 0xFFFF:
+                raise ValueError(f"{word} is not a 16-bit counter value")
+        latch = self._counted(drawer, pocket)
+        latch.openings = openings
+        latch.openings_seen = openings if seen is None else seen
+
+    def fail_counter_write(self, drawer: int, pocket: int | None = None) -> None:
+        """The counter memory stops keeping acknowledgements."""
+        self._counted(drawer, pocket).counter_write_fails = True
+
+    def repair_counter_write(self, drawer: int, pocket: int | None = None) -> None:
+        self._counted(drawer, pocket).counter_write_fails = False
 
     def reboot(self) -> None:
         self._power_on(rebooted=True)

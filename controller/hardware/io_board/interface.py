@@ -4,13 +4,19 @@ frozen readings they return.
 Every actuating call is idempotent and state-seeking ("ensure the drawer is unlocked"), confirmed by reading the
 board back; a fault raises a typed error from the catalogue, never returns quietly. Implemented by ``driver.py``
 (Modbus, real or simulated board) and ``fake.py`` (in memory, for unit tests of rules).
+
+A protocol version 2 board also counts every opening of every drawer and lid (``OpeningCounters``), so an opening
+that no snapshot saw (opened and shut between two polls, or while the controller was down) still shows, as
+``unrecorded_openings``, until the controller acknowledges it. What the controller records of those openings, and
+when, is the engine's business, not this module's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 
@@ -47,6 +53,14 @@ class BoardIdentity:
     drawer_count: int
     pockets_per_drawer: int
 
+    @property
+    def counts_openings(self) -> bool:
+        """Whether the board has opening counters (protocol version 2 and later)."""
+        return self.protocol_version >= 2
+
+
+COUNTER_WRAP = 0x10000  # the opening counters are 16-bit and wrap 65535 -> 0
+
 
 @dataclass(frozen=True, slots=True)
 class DrawerState:
@@ -62,6 +76,32 @@ class DrawerState:
     hold_s: float
     lids_released: frozenset[int]
     lids_open: frozenset[int]
+    # Opening counters (protocol version 2; None / empty on a version 1 board). ``openings`` counts every open edge
+    # the board saw, ``openings_seen`` is the count the controller last acknowledged.
+    openings: int | None = None
+    openings_seen: int | None = None
+    # (pocket, (lid openings, lid openings seen)) for the lids with unrecorded openings only, in pocket order: a
+    # tuple, because a frozen state must stay hashable and immutable; read it through ``lid_openings``.
+    lid_counters: tuple[tuple[int, tuple[int, int]], ...] = ()
+
+    @property
+    def unrecorded_openings(self) -> int | None:
+        """Openings the board counted that the controller has not acknowledged; None on a version 1 board."""
+        if self.openings is None or self.openings_seen is None:
+            return None
+        return (self.openings - self.openings_seen) % COUNTER_WRAP
+
+    @property
+    def lid_openings(self) -> Mapping[int, tuple[int, int]]:
+        """pocket -> (openings, seen) of every lid with unrecorded openings (empty on a version 1 board)."""
+        return MappingProxyType(dict(self.lid_counters))
+
+    def unrecorded_lid_openings(self, pocket: int) -> int:
+        """Unrecorded openings of the lid of ``pocket``; 0 when none (or on a version 1 board)."""
+        for number, (openings, seen) in self.lid_counters:
+            if number == pocket:
+                return (openings - seen) % COUNTER_WRAP
+        return 0
 
     @property
     def is_open(self) -> bool:
@@ -119,6 +159,7 @@ class BoardSnapshot:
     is_simulator: bool
     environment: EnvironmentReading
     drawers: tuple[DrawerState, ...]
+    protocol_version: int = 1  # the board's register map version; 2 and later fill the drawers' opening counters
 
     def drawer(self, number: int) -> DrawerState:
         return self.drawers[number - 1]
@@ -179,7 +220,19 @@ class BoardSupervision(Protocol):
 
 
 @runtime_checkable
-class IoBoard(DrawerLocks, LidLocks, GuidingLights, EnvironmentSensors, BoardSupervision, Protocol):
+class OpeningCounters(Protocol):
+    """Acknowledging the openings a version 2 board counted. State-seeking: ``seen`` is the counter value the
+    controller has recorded (not a reset), so a retry is harmless and an opening counted after the snapshot stays
+    unrecorded. Each call writes, then reads back; a board that does not keep the value raises
+    ``device.write_not_confirmed``. On a version 1 board both are no-ops."""
+
+    async def ensure_openings_seen(self, drawer: int, seen: int) -> None: ...
+
+    async def ensure_lid_openings_seen(self, drawer: int, pocket: int, seen: int) -> None: ...
+
+
+@runtime_checkable
+class IoBoard(DrawerLocks, LidLocks, GuidingLights, EnvironmentSensors, BoardSupervision, OpeningCounters, Protocol):
     async def close(self) -> None: ...
 
 

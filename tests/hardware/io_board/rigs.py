@@ -1,7 +1,8 @@
 """Rigs for the I/O board contract suite: the same interface and the same physical world, three ways.
 
 ``fake``: the in-memory FakeIoBoard. ``tcp`` / ``rtu``: the real driver on the simulator over Modbus TCP and over
-Modbus RTU on a pseudo-terminal, the simulator on a ManualClock so hold timers and the watchdog run by hand.
+Modbus RTU on a pseudo-terminal, the simulator on a ManualClock so hold timers and the watchdog run by hand. Each
+as a protocol version 2 board (the default) or a version 1 board.
 """
 
 from __future__ import annotations
@@ -29,11 +30,33 @@ LAYOUT = CabinetLayout(
 class Rig:
     """The board under test plus the hands and the clock of the physical world."""
 
-    def __init__(self, kind: str, board: IoBoard, world: Any, advance: Callable[[float], None]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        board: IoBoard,
+        world: Any,
+        advance: Callable[[float], None],
+        connect: Callable[[], Awaitable[IoBoard]] | None = None,
+    ) -> None:
         self.kind = kind
         self.board = board
         self.world = world
         self.advance = advance
+        self._connect = connect
+
+    async def disconnect(self) -> None:
+        """The controller goes away (its process stops); the board runs on."""
+        if self._connect is None:
+            self.world.lose_link(1_000_000, "comm.disconnected")  # the fake has no connection to drop
+        else:
+            await self.board.close()
+
+    async def reconnect(self) -> None:
+        """The controller comes back: a new driver, a new connection, identify again."""
+        if self._connect is None:
+            self.world.lose_link(0)
+        else:
+            self.board = await self._connect()
 
     def open_drawer(self, drawer: int) -> None:
         self.world.open_drawer(drawer)
@@ -59,24 +82,38 @@ class Rig:
 
 
 @asynccontextmanager
-async def open_rig(kind: str, faults: FaultPlan | None = None, timeout: float = 0.25) -> AsyncIterator[Rig]:
+async def open_rig(
+    kind: str, faults: FaultPlan | None = None, timeout: float = 0.25, protocol_version: int = 2
+) -> AsyncIterator[Rig]:
     if kind == "fake":
         fake = FakeIoBoard(
             drawer_count=LAYOUT.drawer_count,
             pockets_per_drawer=LAYOUT.pockets_per_drawer,
             lidded=LAYOUT.lidded,
             motorised=LAYOUT.motorised,
+            protocol_version=protocol_version,
         )
         yield Rig(kind, fake, fake, fake.advance)
         return
     clock = ManualClock(1000.0)
-    sim = await io_board_sim.start(control=ControlSurface(), clock=clock, faults=faults, transport=kind, layout=LAYOUT)
+    sim = await io_board_sim.start(
+        control=ControlSurface(),
+        clock=clock,
+        faults=faults,
+        transport=kind,
+        layout=LAYOUT,
+        protocol_version=protocol_version,
+    )
     try:
-        driver = await IoBoardDriver.connect(sim.url, timeout=timeout)
+
+        async def connect() -> IoBoard:
+            return await IoBoardDriver.connect(sim.url, timeout=timeout)
+
+        rig = Rig(kind, await connect(), sim.model, clock.advance, connect)
         try:
-            yield Rig(kind, driver, sim.model, clock.advance)
+            yield rig
         finally:
-            await driver.close()
+            await rig.board.close()
     finally:
         await sim.close()
 

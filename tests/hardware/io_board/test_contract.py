@@ -16,9 +16,9 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def scenario(kind: str, body: object) -> None:
+def scenario(kind: str, body: object, protocol_version: int = 2) -> None:
     async def go() -> None:
-        async with open_rig(kind) as rig:
+        async with open_rig(kind, protocol_version=protocol_version) as rig:
             await body(rig)  # type: ignore[operator]
 
     run(go())
@@ -30,9 +30,11 @@ def test_is_an_io_board_and_identifies_itself(kind: str) -> None:
         identity = await rig.board.identify()
         assert identity.is_simulator is True
         assert identity.firmware_version == "1.4.2"
+        assert identity.protocol_version == 2 and identity.counts_openings
         assert (identity.drawer_count, identity.pockets_per_drawer) == (LAYOUT.drawer_count, LAYOUT.pockets_per_drawer)
         snapshot = await rig.board.snapshot()
         assert snapshot.is_simulator and snapshot.faults == frozenset()
+        assert snapshot.protocol_version == 2
         assert len(snapshot.drawers) == LAYOUT.drawer_count
         assert all(d.is_closed and not d.lock_released for d in snapshot.drawers)
         assert snapshot.drawer(4).motorised and not snapshot.drawer(1).motorised
@@ -271,3 +273,190 @@ def test_watchdog_relocks_when_heartbeats_stop(kind: str) -> None:
         assert (await board.ensure_unlocked(1, 5)).lock_released
 
     scenario(kind, body)
+
+
+# --- opening counters (protocol version 2): an opening no snapshot saw is never lost --------------------------------
+
+
+async def open_and_close(rig: Rig, drawer: int) -> None:
+    """A person opens the drawer and pushes it home; the controller reads nothing in between."""
+    await rig.board.ensure_unlocked(drawer, 30)
+    rig.open_drawer(drawer)
+    rig.close_drawer(drawer)
+
+
+async def lift_and_close_lid(rig: Rig, drawer: int, pocket: int) -> None:
+    await rig.board.ensure_unlocked(drawer, 30)
+    rig.open_drawer(drawer)
+    await rig.board.ensure_lid_unlocked(drawer, pocket, 10)
+    rig.lift_lid(drawer, pocket)
+    rig.close_lid(drawer, pocket)
+
+
+def test_an_opening_between_two_snapshots_shows_as_unrecorded(kind: str) -> None:
+    async def body(rig: Rig) -> None:
+        board = rig.board
+        before = (await board.snapshot()).drawer(1)
+        assert (before.openings, before.openings_seen, before.unrecorded_openings) == (0, 0, 0)
+        assert before.lid_openings == {}
+        await open_and_close(rig, 1)
+        after = (await board.snapshot()).drawer(1)
+        assert after.is_closed and not after.lock_released  # the sensors alone show nothing happened
+        assert (after.openings, after.openings_seen, after.unrecorded_openings) == (1, 0, 1)
+        assert (await board.drawer_state(1)).unrecorded_openings == 1  # every state carries the counters
+        await board.ensure_openings_seen(1, 1)  # the openings value read
+        cleared = (await board.snapshot()).drawer(1)
+        assert (cleared.openings, cleared.openings_seen, cleared.unrecorded_openings) == (1, 1, 0)
+
+    scenario(kind, body)
+
+
+def test_a_lid_opening_between_two_snapshots_shows_as_unrecorded(kind: str) -> None:
+    async def body(rig: Rig) -> None:
+        board = rig.board
+        await lift_and_close_lid(rig, 2, 2)
+        drawer = (await board.snapshot()).drawer(2)
+        assert drawer.lids_open == frozenset()
+        assert drawer.lid_openings == {2: (1, 0)}  # only the lids whose latch is set
+        assert drawer.unrecorded_lid_openings(2) == 1 and drawer.unrecorded_lid_openings(1) == 0
+        assert drawer.unrecorded_openings == 1  # and the drawer it is in was opened too
+        with pytest.raises(TypeError):
+            drawer.lid_openings[1] = (0, 0)  # type: ignore[index]  # a frozen state's mapping is read-only
+        await board.ensure_lid_openings_seen(2, 2, 1)
+        drawer = (await board.snapshot()).drawer(2)
+        assert drawer.lid_openings == {} and drawer.unrecorded_lid_openings(2) == 0
+
+    scenario(kind, body)
+
+
+def test_an_opening_after_the_snapshot_stays_unrecorded_and_a_retry_is_harmless(kind: str) -> None:
+    async def body(rig: Rig) -> None:
+        board = rig.board
+        await open_and_close(rig, 1)
+        read = (await board.snapshot()).drawer(1)
+        assert read.openings == 1
+        await open_and_close(rig, 1)  # between the controller's read and its acknowledgement
+        await board.ensure_openings_seen(1, 1)
+        await board.ensure_openings_seen(1, 1)  # the same acknowledgement again (a retry) changes nothing
+        state = (await board.snapshot()).drawer(1)
+        assert (state.openings, state.openings_seen, state.unrecorded_openings) == (2, 1, 1)
+        await lift_and_close_lid(rig, 2, 1)
+        lid_read = (await board.snapshot()).drawer(2).lid_openings[1]
+        await board.ensure_lid_unlocked(2, 1, 10)
+        rig.lift_lid(2, 1)
+        rig.close_lid(2, 1)
+        for _ in range(2):
+            await board.ensure_lid_openings_seen(2, 1, lid_read[0])
+        assert (await board.snapshot()).drawer(2).lid_openings == {1: (2, 1)}
+
+    scenario(kind, body)
+
+
+def test_a_forced_opening_through_a_stuck_sensor_is_counted(kind: str) -> None:
+    async def body(rig: Rig) -> None:
+        rig.stick_sensor(3, "open", True)  # nobody unlocked drawer 3: the sensors say it was forced
+        rig.unstick_sensors(3)
+        state = (await rig.board.snapshot()).drawer(3)
+        assert state.is_closed and state.unrecorded_openings == 1
+
+    scenario(kind, body)
+
+
+def test_counters_survive_a_reboot_and_a_controller_that_was_away(kind: str) -> None:
+    async def body(rig: Rig) -> None:
+        await open_and_close(rig, 1)
+        await lift_and_close_lid(rig, 2, 1)
+        rig.close_drawer(2)
+        rig.reboot()
+        snapshot = await rig.board.snapshot()
+        assert "rebooted" in snapshot.faults
+        assert snapshot.drawer(1).unrecorded_openings == 1  # the board's counters are not volatile
+        assert snapshot.drawer(2).lid_openings == {1: (1, 0)}
+        await rig.board.acknowledge_faults()
+        await rig.board.ensure_openings_seen(1, 1)
+        await rig.board.ensure_unlocked(4, 60)
+        await rig.disconnect()
+        rig.open_drawer(4)  # while no controller is connected
+        rig.close_drawer(4)
+        rig.stick_sensor(1, "closed", False)  # and drawer 1 pried off its closed sensor
+        await rig.reconnect()
+        identity = await rig.board.identify()
+        assert identity.counts_openings
+        snapshot = await rig.board.snapshot()
+        assert snapshot.drawer(4).unrecorded_openings == 1
+        assert (snapshot.drawer(1).openings, snapshot.drawer(1).unrecorded_openings) == (2, 1)
+
+    scenario(kind, body)
+
+
+def test_the_counter_wraps_at_65535(kind: str) -> None:
+    async def body(rig: Rig) -> None:
+        rig.preset_openings(1, 65535)  # a board with a long service history
+        rig.preset_openings(2, 65535, pocket=1)
+        assert (await rig.board.snapshot()).drawer(1).unrecorded_openings == 0
+        await open_and_close(rig, 1)
+        await lift_and_close_lid(rig, 2, 1)
+        snapshot = await rig.board.snapshot()
+        state = snapshot.drawer(1)
+        assert (state.openings, state.openings_seen, state.unrecorded_openings) == (0, 65535, 1)
+        assert snapshot.drawer(2).lid_openings == {1: (0, 65535)} and snapshot.drawer(2).unrecorded_lid_openings(1) == 1
+        await rig.board.ensure_openings_seen(1, 0)
+        await rig.board.ensure_lid_openings_seen(2, 1, 0)
+        snapshot = await rig.board.snapshot()
+        assert snapshot.drawer(1).unrecorded_openings == 0 and snapshot.drawer(2).lid_openings == {}
+
+    scenario(kind, body)
+
+
+def test_an_acknowledgement_the_board_does_not_keep_is_a_typed_fault(kind: str) -> None:
+    async def body(rig: Rig) -> None:
+        await open_and_close(rig, 1)
+        rig.fail_counter_write(1)
+        with expect("device.write_not_confirmed") as caught:
+            await rig.board.ensure_openings_seen(1, 1)
+        assert isinstance(caught.value, DeviceFaultError)
+        assert (await rig.board.snapshot()).drawer(1).unrecorded_openings == 1  # still shows: nothing is lost
+        rig.fail_counter_write(2, 2)
+        with expect("device.write_not_confirmed"):
+            await rig.board.ensure_lid_openings_seen(2, 2, 3)
+
+    scenario(kind, body)
+
+
+def test_bad_acknowledgements_are_refused_before_the_wire(kind: str) -> None:
+    async def body(rig: Rig) -> None:
+        for call in (
+            rig.board.ensure_openings_seen(0, 1),
+            rig.board.ensure_openings_seen(LAYOUT.drawer_count + 1, 1),
+            rig.board.ensure_openings_seen(1, -1),
+            rig.board.ensure_openings_seen(1, 65536),
+            rig.board.ensure_lid_openings_seen(1, LAYOUT.pockets_per_drawer + 1, 0),
+            rig.board.ensure_lid_openings_seen(1, 1, 70000),
+        ):
+            with pytest.raises(ValueError):
+                await call
+
+    scenario(kind, body)
+
+
+def test_a_version_1_board_has_no_counters_and_the_ensures_do_nothing(kind: str) -> None:
+    async def body(rig: Rig) -> None:
+        board = rig.board
+        identity = await board.identify()
+        assert identity.protocol_version == 1 and not identity.counts_openings
+        await open_and_close(rig, 1)
+        await lift_and_close_lid(rig, 2, 1)
+        snapshot = await board.snapshot()
+        assert snapshot.protocol_version == 1
+        for state in (*snapshot.drawers, await board.drawer_state(1)):
+            assert state.openings is None and state.openings_seen is None and state.unrecorded_openings is None
+            assert state.lid_openings == {} and state.unrecorded_lid_openings(1) == 0
+        requests = getattr(rig.world, "request_count", 0)
+        await board.ensure_openings_seen(1, 5)  # nothing to acknowledge on this board: no error, no request
+        await board.ensure_lid_openings_seen(2, 1, 5)
+        assert getattr(rig.world, "request_count", 0) == requests
+        with pytest.raises(ValueError):
+            await board.ensure_openings_seen(LAYOUT.drawer_count + 1, 0)  # arguments are still checked
+        assert (await board.ensure_unlocked(3, 5)).lock_released  # and the rest works as it always did
+
+    scenario(kind, body, protocol_version=1)

@@ -204,3 +204,41 @@ def test_modbus_exception_answer_is_typed() -> None:
                 await transport.close()
 
     run(go())
+
+
+@pytest.mark.parametrize("transport", ["tcp", "rtu"])
+def test_a_lost_answer_to_an_acknowledgement_is_retried_harmlessly(transport: str) -> None:
+    """The board applied the write but its answer was lost: the driver sends the same "set to value" again, and
+    the board ends exactly where one write would have left it (openings_seen is not a reset)."""
+
+    async def go() -> None:
+        async with open_rig(transport, timeout=TIMEOUT) as rig:
+            await rig.board.ensure_unlocked(1, 30)
+            rig.open_drawer(1)
+            rig.close_drawer(1)
+            assert (await rig.board.snapshot()).drawer(1).unrecorded_openings == 1
+            await _armed(rig, FaultKind.DROP_RESPONSE, {}, times=1)  # the write's answer
+            requests = rig.world.request_count
+            await rig.board.ensure_openings_seen(1, 1)
+            assert rig.world.request_count == requests + 3  # write, the same write again, the read-back
+            state = (await rig.board.snapshot()).drawer(1)
+            assert (state.openings, state.openings_seen, state.unrecorded_openings) == (1, 1, 0)
+
+    run(go())
+
+
+@pytest.mark.parametrize("transport", ["tcp", "rtu"])
+def test_a_version_2_snapshot_is_bounded_when_the_counters_read_fails(transport: str) -> None:
+    async def go() -> None:
+        async with open_rig(transport, timeout=TIMEOUT) as rig:
+            rig.world.faults.add(Fault(FaultKind.DROP_RESPONSE, at_request=rig.world.request_count + 2, times=0))
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(CommunicationError) as caught:
+                await rig.board.snapshot()  # the first read answers, the counters read never does
+            assert caught.value.code == "comm.timeout" and loop.time() - started < 5
+            rig.world.faults.clear()
+            await asyncio.sleep(0.3)
+            assert (await rig.board.snapshot()).drawer(1).unrecorded_openings == 0
+
+    run(go())
