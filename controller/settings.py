@@ -22,6 +22,10 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default: a SQLite file adc.db in data_dir"
     )
     cabinet_id: str = Field(default="CAB-4W", description="the cabinet this controller runs")
+    policy_file: Path | None = Field(
+        default=None,
+        description="the cabinet's rules as TOML (every key: controller/data/policy.toml); default: that shipped file",
+    )
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     # OWASP's argon2id recommendation; see controller.domain.credentials.HashCost for why.
     argon2_time_cost: int = Field(default=2, ge=1)

@@ -62,6 +62,11 @@ class Policy:
     shift_starts: tuple[time, ...] = DEFAULT_SHIFT_STARTS  # local wall-clock times a shift begins
     timezone: str = "UTC"
     temporary_user_lifetime: timedelta = timedelta(hours=24)
+    # USP <659> (DOMAIN.md rule 9): the refrigerator holds 2-8 °C; a reading outside the range for longer than the
+    # excursion limit puts the refrigerator's stock on hold for pharmacist review.
+    fridge_low_c: float = 2.0
+    fridge_high_c: float = 8.0
+    fridge_excursion_limit: timedelta = timedelta(minutes=30)
 
     def __post_init__(self) -> None:
         if self.search_min_chars < 1:
@@ -69,6 +74,10 @@ class Policy:
         if not self.shift_starts:
             raise ValueError("at least one shift start is needed")
         ZoneInfo(self.timezone)  # fail at configuration time, not at the first discrepancy
+        if not self.fridge_low_c < self.fridge_high_c:
+            raise ValueError(f"fridge_low_c ({self.fridge_low_c}) must be below fridge_high_c ({self.fridge_high_c})")
+        if self.fridge_excursion_limit <= timedelta(0):
+            raise ValueError("fridge_excursion_limit must be positive")
 
 
 # --- blind count -------------------------------------------------------------------------------------------------
