@@ -34,11 +34,10 @@ from controller.store.models import (
     UserLockoutRow,
     UserRow,
 )
+from controller.store.quarantine_state import QUARANTINE_ACTIVE, QUARANTINE_RELEASED  # noqa: F401 (re-exported)
 from controller.store.repositories import medication_from_row
 
 OPEN = "open"
-QUARANTINE_ACTIVE = "active"  # a quarantined_lots row that still blocks its lot
-QUARANTINE_RELEASED = "released"  # released by a pharmacist after review: the lot is usable again
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -217,19 +216,27 @@ def save_lockout(session: Session, user_id: str, state: LockoutState | None) -> 
 # --- discrepancies ------------------------------------------------------------------------------------------------
 
 
+COUNT_MISMATCH = "count_mismatch"  # a count that differs from what the store says
+UNDOCUMENTED_ACCESS = "undocumented_access"  # a pocket was unlocked or opened and its access never closed out
+LIVE_DISCREPANCY = ("open", "escalated", "resolved")
+
+
 @dataclass(frozen=True, slots=True)
 class Discrepancy:
     id: int
     pocket_id: str
     item_id: str | None
     expected: int
-    counted: int
+    counted: int | None
     raised_by: str
     raised_at: datetime
     deadline: datetime
     status: str
     ledger_seq: int
     controlled: bool
+    kind: str = COUNT_MISMATCH
+    workflow_id: str | None = None
+    resolved_by: str | None = None
 
 
 def _discrepancy(row: DiscrepancyRow) -> Discrepancy:
@@ -247,6 +254,9 @@ def _discrepancy(row: DiscrepancyRow) -> Discrepancy:
         row.status,
         row.ledger_seq,
         row.controlled,
+        row.kind,
+        row.workflow_id,
+        row.resolved_by,
     )
 
 
@@ -257,12 +267,14 @@ def add_discrepancy(
     pocket_id: str,
     item_id: str | None,
     expected: int,
-    counted: int,
+    counted: int | None,
     raised_by: str,
     raised_at: datetime,
     deadline: datetime,
     ledger_seq: int,
     controlled: bool,
+    kind: str = COUNT_MISMATCH,
+    workflow_id: str | None = None,
 ) -> int:
     row = DiscrepancyRow(
         cabinet_id=cabinet_id,
@@ -276,6 +288,8 @@ def add_discrepancy(
         status=OPEN,
         ledger_seq=ledger_seq,
         controlled=controlled,
+        kind=kind,
+        workflow_id=workflow_id,
     )
     session.add(row)
     session.flush()
@@ -293,12 +307,33 @@ def open_discrepancies(
     return [_discrepancy(r) for r in session.execute(query.order_by(DiscrepancyRow.id)).scalars()]
 
 
-def close_discrepancy(session: Session, discrepancy_id: int, *, status: str, by: str, at: datetime) -> None:
+def live_discrepancies(session: Session, cabinet_id: str) -> list[Discrepancy]:
+    """Every discrepancy not yet reviewed (open, escalated, resolved), oldest first."""
+    query = select(DiscrepancyRow).where(
+        DiscrepancyRow.cabinet_id == cabinet_id, DiscrepancyRow.status.in_(LIVE_DISCREPANCY)
+    )
+    return [_discrepancy(r) for r in session.execute(query.order_by(DiscrepancyRow.id)).scalars()]
+
+
+def get_discrepancy(session: Session, cabinet_id: str, discrepancy_id: int) -> Discrepancy | None:
+    row = session.get(DiscrepancyRow, discrepancy_id)
+    return _discrepancy(row) if row is not None and row.cabinet_id == cabinet_id else None
+
+
+def set_discrepancy_status(
+    session: Session, discrepancy_id: int, *, status: str, by: str | None = None, at: datetime | None = None
+) -> None:
     row = session.get(DiscrepancyRow, discrepancy_id)
     if row is None:
         raise KeyError(discrepancy_id)
-    row.status, row.resolved_by, row.resolved_at = status, by, at
+    row.status = status
+    if by is not None:
+        row.resolved_by, row.resolved_at = by, at
     session.flush()
+
+
+def close_discrepancy(session: Session, discrepancy_id: int, *, status: str, by: str, at: datetime) -> None:
+    set_discrepancy_status(session, discrepancy_id, status=status, by=by, at=at)
 
 
 # --- pending wastes -----------------------------------------------------------------------------------------------
@@ -334,6 +369,7 @@ def add_pending_waste(
     unit: str,
     removed_seq: int,
     due_at: datetime,
+    status: str = OPEN,
 ) -> int:
     row = PendingWasteRow(
         cabinet_id=cabinet_id,
@@ -347,7 +383,7 @@ def add_pending_waste(
         unit=unit,
         removed_seq=removed_seq,
         due_at=due_at,
-        status=OPEN,
+        status=status,
     )
     session.add(row)
     session.flush()
@@ -377,6 +413,24 @@ def pending_wastes(session: Session, cabinet_id: str, user_id: str | None = None
                 due,
                 r.status,
             )
+        )
+    return result
+
+
+AWAITING_WITNESS = "awaiting_witness"  # entered, its witness not signed yet: pending again after a restart
+OWED = (OPEN, "escalated", AWAITING_WITNESS)
+
+
+def owed_wastes(session: Session, cabinet_id: str) -> list[PendingWaste]:
+    """Every waste still owed at the cabinet (open, escalated, or waiting for its witness), oldest first."""
+    query = select(PendingWasteRow).where(PendingWasteRow.cabinet_id == cabinet_id, PendingWasteRow.status.in_(OWED))
+    result = []
+    for r in session.execute(query.order_by(PendingWasteRow.id)).scalars():
+        due = _aware(r.due_at)
+        assert due is not None
+        result.append(
+            PendingWaste(r.id, r.user_id, r.patient_id, r.order_id, r.item_id, r.pocket_id, r.lot_number, r.amount,
+                         r.unit, r.removed_seq, due, r.status)  # fmt: skip
         )
     return result
 

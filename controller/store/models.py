@@ -258,7 +258,7 @@ class DiscrepancyRow(Base):
     pocket_id: Mapped[str] = mapped_column(ForeignKey("pockets.id"))
     item_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     expected: Mapped[int] = mapped_column(Integer)
-    counted: Mapped[int] = mapped_column(Integer)
+    counted: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: an undocumented access, not counted
     raised_by: Mapped[str] = mapped_column(String(64))
     raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -267,6 +267,8 @@ class DiscrepancyRow(Base):
     controlled: Mapped[bool] = mapped_column(Boolean, default=False)
     resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    kind: Mapped[str] = mapped_column(String(30), server_default="count_mismatch")  # or "undocumented_access"
+    workflow_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the pull (etc.) it concerns
 
 
 class PendingWasteRow(Base):
@@ -471,3 +473,38 @@ class Hl7OutboxAttemptRow(Base):
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
     ack: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class WorkflowJournalRow(Base):
+    """A workflow that may hold a grant, written before any unlock it asks for and at every step after, in the
+    transaction of that step's ledger entries; ``live`` turns false in the transaction that ends it. After a crash
+    the live rows say which pockets were unlocked or open for whom (``controller.engine`` recovers them)."""
+
+    __tablename__ = "workflow_journal"
+    __table_args__ = (Index("ix_workflow_journal_live", "cabinet_id", "live"),)
+    cabinet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(30))
+    patient_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    item_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pocket_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    compartments: Mapped[str] = mapped_column(Text)  # JSON list of the compartment ids granted to it
+    details: Mapped[str] = mapped_column(Text)  # JSON: what recovery needs (a declared take, a waste's dose ...)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    live: Mapped[bool] = mapped_column(Boolean)
+
+
+class CompartmentOpeningsRow(Base):
+    """The I/O board's opening counter of one compartment up to which every opening is in the ledger (written in
+    the transaction of the entries that recorded them): after a restart, the board's counter minus this is the
+    number of openings nobody recorded."""
+
+    __tablename__ = "compartment_openings"
+    cabinet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    compartment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    recorded: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
