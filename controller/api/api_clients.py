@@ -12,7 +12,7 @@ from datetime import datetime
 from controller.domain.credentials import CredentialHasher
 from controller.errors import ConfigurationError
 from controller.store.database import Database
-from controller.store.models import ApiClientRow
+from controller.store.queries import api_clients as stored
 
 # What an integrator may be granted. Each route names the one scope that opens it (``access.py``).
 SCOPES: dict[str, str] = {
@@ -46,25 +46,12 @@ def add_client(db: Database, hasher: CredentialHasher, client_id: str, scopes: f
     if not _CLIENT_ID.match(client_id):
         raise ConfigurationError("config.invalid", "a client id is 1-64 letters, digits, '.', '_' or '-'")
     secret = secrets.token_urlsafe(32)
-    with db.write() as session:
-        if session.get(ApiClientRow, client_id) is not None:
-            raise ConfigurationError("config.invalid", f"client {client_id} already exists")
-        session.add(
-            ApiClientRow(
-                id=client_id,
-                secret_hash=hasher.hash_secret(secret),
-                scopes=" ".join(sorted(scopes)),
-                active=True,
-                created_at=now,
-            )
-        )
+    # Hashed before the write transaction, so the argon2 work does not hold the store's one writer.
+    stored.add_client(db, client_id, secret_hash=hasher.hash_secret(secret), scopes=scopes, now=now)
     return secret
 
 
 def stored_client(db: Database, client_id: str) -> tuple[str, frozenset[str]] | None:
     """(secret hash, scopes) of an active client."""
-    with db.read() as session:
-        row = session.get(ApiClientRow, client_id)
-        if row is None or not row.active:
-            return None
-        return row.secret_hash, frozenset(row.scopes.split())
+    found = stored.active_client(db, client_id)
+    return (found.secret_hash, found.scopes) if found is not None else None

@@ -19,12 +19,10 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-
 from controller.api.temperature_history import TemperatureHistory
 from controller.hardware.poller import PollFailure, PollSuccess
 from controller.hardware.tasks import cancel_and_wait
-from controller.store.models import LedgerEntryRow
+from controller.store.queries.ledger_reads import entries_after, last_seq
 
 if TYPE_CHECKING:
     from controller.api.runtime import ApiRuntime
@@ -106,29 +104,18 @@ class EventHub:
 
     async def _follow_ledger(self, runtime: ApiRuntime) -> None:
         with runtime.db.read() as session:
-            last = session.execute(
-                select(func.coalesce(func.max(LedgerEntryRow.seq), 0)).where(
-                    LedgerEntryRow.cabinet_id == runtime.cabinet_id
-                )
-            ).scalar_one()
+            last = last_seq(session, runtime.cabinet_id)
         while True:
             await asyncio.sleep(LEDGER_PERIOD_S)
             try:
                 with runtime.db.read() as session:
-                    bodies = list(
-                        session.execute(
-                            select(LedgerEntryRow.seq, LedgerEntryRow.body)
-                            .where(LedgerEntryRow.cabinet_id == runtime.cabinet_id, LedgerEntryRow.seq > last)
-                            .order_by(LedgerEntryRow.seq)
-                            .limit(500)
-                        ).all()
-                    )
+                    found = entries_after(session, runtime.cabinet_id, last, limit=500)
             except Exception:  # the stream must outlive a busy or briefly unreachable store
                 log.exception("reading the ledger for the event stream failed")
                 continue
-            for seq, body in bodies:
-                last = seq
-                self.publish(ledger_event(body))
+            for entry in found:
+                last = entry.seq
+                self.publish(ledger_event(entry.body))
 
     async def _follow_sensors(self, runtime: ApiRuntime) -> None:
         runner = runtime.runner

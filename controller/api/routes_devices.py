@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
-from sqlalchemy import select
 
 from controller.api.access import Access, runtime_of
 from controller.api.problems import ApiError, to_json
@@ -21,7 +20,8 @@ from controller.api.routing import PROBLEMS, Body, Data, example
 from controller.domain.transactions import EventType
 from controller.engine.quarantine import FRIDGE_HIGH_C, FRIDGE_LOW_C
 from controller.hardware.poller import PollFailure, PollSuccess
-from controller.store.models import LedgerEntryRow
+from controller.store.queries.inventory_reads import refrigerator_drawers
+from controller.store.queries.ledger_reads import latest_bodies
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=PROBLEMS)
 
@@ -117,24 +117,17 @@ async def faults(request: Request) -> JSONResponse:
 )
 async def temperature(request: Request) -> JSONResponse:
     runtime = runtime_of(request)
-    engine = runtime.require_engine()
+    runtime.require_engine()  # 503 until the cabinet is ready
     latest = runtime.runner.poller.latest if runtime.runner else None
     current = latest.snapshot.snapshot.environment.temperature_c if isinstance(latest, PollSuccess) else None
-    with engine.db.read() as session:
-        bodies = session.execute(
-            select(LedgerEntryRow.body)
-            .where(
-                LedgerEntryRow.cabinet_id == runtime.cabinet_id,
-                LedgerEntryRow.event_type == EventType.TEMPERATURE_EXCURSION.value,
-            )
-            .order_by(LedgerEntryRow.seq.desc())
-            .limit(50)
-        ).scalars()
-        excursions = [_excursion(json.loads(body)) for body in bodies]
+    with runtime.db.read() as session:
+        bodies = latest_bodies(session, runtime.cabinet_id, EventType.TEMPERATURE_EXCURSION.value, limit=50)
+        refrigerators = refrigerator_drawers(session, runtime.cabinet_id)
+    excursions = [_excursion(json.loads(body)) for body in bodies]
     data = {
-        "now": engine.clock.now().isoformat(),
+        "now": runtime.clock.now().isoformat(),
         "band_c": [FRIDGE_LOW_C, FRIDGE_HIGH_C],
-        "refrigerators": sorted({s.drawer_id for s in engine.slots.values() if s.drawer_kind == "refrigerator"}),
+        "refrigerators": refrigerators,
         "current_c": None if current is None else round(current, 1),
         "readings": runtime.events.temperatures.points(),
         "excursions": excursions[::-1],

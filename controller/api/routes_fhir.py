@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
 
 from controller.api.access import Access, runtime_of
 from controller.api.fhir import capability, clinical, dispenses, order_feed, places
@@ -28,7 +27,8 @@ from controller.api.fhir.search import Query, read_query, searchset
 from controller.api.problems import PROBLEM_MEDIA_TYPE
 from controller.api.routing import PROBLEMS, engine_of
 from controller.domain.users import Privilege
-from controller.store.models import OrderRow
+from controller.store.queries import Session
+from controller.store.queries.orders import order_fields
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
@@ -78,7 +78,8 @@ async def _answer(work: Callable[[], FhirResponse]) -> FhirResponse:
 
 
 async def _search(request: Request, resource_type: str, search: Search) -> FhirResponse:
-    db = engine_of(request).db
+    engine_of(request)  # 503 until the cabinet is ready
+    db = runtime_of(request).db
     params = dict(request.query_params)
 
     def work() -> FhirResponse:
@@ -91,7 +92,8 @@ async def _search(request: Request, resource_type: str, search: Search) -> FhirR
 
 
 async def _read(request: Request, resource_type: str, requested: str, read: Read) -> FhirResponse:
-    db = engine_of(request).db
+    engine_of(request)  # 503 until the cabinet is ready
+    db = runtime_of(request).db
 
     def work() -> FhirResponse:
         _check_id(requested)
@@ -172,7 +174,7 @@ async def search_request(request: Request) -> FhirResponse:
 async def read_request(request: Request, resource_id: str) -> FhirResponse:
     def read(session: Session, requested: str) -> dict[str, Any] | None:
         row = clinical.find_order(session, requested)
-        return clinical.request_resource(session, row) if row is not None else None
+        return clinical.request_resource(row) if row is not None else None
 
     return await _read(request, "MedicationRequest", resource_id, read)
 
@@ -184,7 +186,8 @@ _BODY = {"requestBody": {"required": True, "content": {FHIR_MEDIA_TYPE: {"schema
              response_class=FhirResponse, responses=WRITE_RESPONSES, dependencies=[WRITE_ORDERS],
              openapi_extra=_BODY)  # fmt: skip
 async def create_request(request: Request) -> FhirResponse:
-    db = engine_of(request).db
+    engine_of(request)  # 503 until the cabinet is ready
+    db = runtime_of(request).db
     body = await request.body()
 
     def work() -> FhirResponse:
@@ -192,7 +195,7 @@ async def create_request(request: Request) -> FhirResponse:
         with db.write() as session:
             values = order_feed.order_values(session, parsed)
             row = order_feed.create(session, f"FHIR-{uuid.uuid4().hex[:16].upper()}", values)
-            stored = render(clinical.request_resource(session, row))
+            stored = render(clinical.request_resource(row))
         return _written(request, stored, created=True)
 
     return await _answer(work)
@@ -202,7 +205,8 @@ async def create_request(request: Request) -> FhirResponse:
             response_class=FhirResponse, responses=WRITE_RESPONSES, dependencies=[WRITE_ORDERS],
             openapi_extra=_BODY)  # fmt: skip
 async def update_request(request: Request, resource_id: str) -> FhirResponse:
-    db = engine_of(request).db
+    engine_of(request)  # 503 until the cabinet is ready
+    db = runtime_of(request).db
     body = await request.body()
 
     def work() -> FhirResponse:
@@ -217,12 +221,12 @@ async def update_request(request: Request, resource_id: str) -> FhirResponse:
             )  # fmt: skip
         with db.write() as session:
             values = order_feed.order_values(session, parsed)
-            existing = session.get(OrderRow, resource_id)
+            existing = order_fields(session, resource_id)
             if existing is None:
                 row = order_feed.create(session, resource_id, values)
             else:
-                row = order_feed.update(session, existing, values)
-            stored = render(clinical.request_resource(session, row))
+                row = order_feed.update(session, resource_id, existing, values)
+            stored = render(clinical.request_resource(row))
         return _written(request, stored, created=existing is None)
 
     return await _answer(work)

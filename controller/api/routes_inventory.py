@@ -9,14 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
-from controller.api.access import Access
+from controller.api.access import Access, runtime_of
 from controller.api.routing import PROBLEMS, DataList, engine_of
 from controller.domain.users import Privilege
-from controller.store.engine_state import QUARANTINE_ACTIVE
 from controller.store.inventory import PocketView, list_pockets
-from controller.store.models import QuarantinedLotRow
+from controller.store.queries.inventory_reads import LotHold, active_holds
 
 router = APIRouter(
     prefix="/api/v1/inventory",
@@ -28,10 +26,11 @@ router = APIRouter(
 
 @router.get("/pockets", response_model=DataList, summary="Every pocket with its stock and lots")
 async def pockets(request: Request) -> JSONResponse:
-    engine = engine_of(request)
-    with engine.db.read() as session:
-        found = list_pockets(session, engine.cabinet_id)
-        blocked = _blocked(session, engine.cabinet_id)
+    engine_of(request)  # 503 until the cabinet is ready
+    runtime = runtime_of(request)
+    with runtime.db.read() as session:
+        found = list_pockets(session, runtime.cabinet_id)
+        blocked = active_holds(session, runtime.cabinet_id)
     return JSONResponse({"data": [_pocket(p, blocked) for p in found]})
 
 
@@ -39,11 +38,12 @@ async def pockets(request: Request) -> JSONResponse:
 async def expiring(
     request: Request, days: Annotated[int, Query(ge=0, le=3650, description="look this many days ahead")] = 30
 ) -> JSONResponse:
-    engine = engine_of(request)
-    today = engine.clock.now().date()
+    engine_of(request)  # 503 until the cabinet is ready
+    runtime = runtime_of(request)
+    today = runtime.clock.now().date()
     horizon = today + timedelta(days=days)
-    with engine.db.read() as session:
-        found = list_pockets(session, engine.cabinet_id)
+    with runtime.db.read() as session:
+        found = list_pockets(session, runtime.cabinet_id)
     lots = [
         {
             "pocket_id": p.pocket_id,
@@ -62,19 +62,10 @@ async def expiring(
     return JSONResponse({"data": lots})
 
 
-def _blocked(session: Any, cabinet_id: str) -> set[tuple[str | None, str, str]]:
-    """(pocket or None for everywhere, item, lot) of every active hold."""
-    rows = session.execute(
-        select(QuarantinedLotRow.pocket_id, QuarantinedLotRow.item_id, QuarantinedLotRow.lot_number).where(
-            QuarantinedLotRow.cabinet_id == cabinet_id, QuarantinedLotRow.status == QUARANTINE_ACTIVE
-        )
-    ).all()
-    return {(r.pocket_id, r.item_id, r.lot_number) for r in rows}
-
-
-def _pocket(p: PocketView, blocked: set[tuple[str | None, str, str]]) -> dict[str, Any]:
+def _pocket(p: PocketView, blocked: frozenset[LotHold]) -> dict[str, Any]:
     def held(lot: str) -> bool:
-        return p.item_id is not None and bool({(p.pocket_id, p.item_id, lot), (None, p.item_id, lot)} & blocked)
+        item = p.item_id
+        return item is not None and (LotHold(p.pocket_id, item, lot) in blocked or LotHold(None, item, lot) in blocked)
 
     return {
         "pocket_id": p.pocket_id,

@@ -10,14 +10,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import or_, select
 
 from controller.api.access import Access, runtime_of
 from controller.api.problems import ApiError
 from controller.api.routing import PROBLEMS, Data, engine_of
 from controller.domain.users import Privilege
-from controller.store.ledger import format_timestamp, verify_chain
-from controller.store.models import LedgerEntryRow
+from controller.store.queries.ledger_reads import LedgerFilter, entries, verify_ledger
 
 router = APIRouter(
     prefix="/api/v1/ledger",
@@ -48,41 +46,28 @@ async def query(
     after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> JSONResponse:
-    engine = engine_of(request)
-    statement = (
-        select(LedgerEntryRow.seq, LedgerEntryRow.body, LedgerEntryRow.hash)
-        .where(LedgerEntryRow.cabinet_id == runtime_of(request).cabinet_id, LedgerEntryRow.seq > after_seq)
-        .order_by(LedgerEntryRow.seq)
-        .limit(limit)
+    engine_of(request)  # 503 until the cabinet is ready
+    runtime = runtime_of(request)
+    for bound in (since, until):
+        if bound is not None and bound.tzinfo is None:
+            raise ApiError("api.validation", "give times with a zone (e.g. 2026-11-25T14:00:00Z)")
+    where = LedgerFilter(
+        since=since, until=until, user_id=user_id, item_id=item_id, patient_id=patient_id, event_type=event_type
     )
-    for bound, compare in ((since, LedgerEntryRow.recorded_at.__ge__), (until, LedgerEntryRow.recorded_at.__lt__)):
-        if bound is not None:
-            if bound.tzinfo is None:
-                raise ApiError("api.validation", "give times with a zone (e.g. 2026-11-25T14:00:00Z)")
-            statement = statement.where(compare(format_timestamp(bound)))
-    if user_id is not None:
-        statement = statement.where(or_(LedgerEntryRow.actor_id == user_id, LedgerEntryRow.witness_id == user_id))
-    for column, value in (
-        (LedgerEntryRow.item_id, item_id),
-        (LedgerEntryRow.patient_id, patient_id),
-        (LedgerEntryRow.event_type, event_type),
-    ):
-        if value is not None:
-            statement = statement.where(column == value)
-    with engine.db.read() as session:
-        rows = session.execute(statement).all()
-    entries: list[dict[str, Any]] = [json.loads(row.body) | {"hash": row.hash} for row in rows]
+    with runtime.db.read() as session:
+        rows = entries(session, runtime.cabinet_id, where, after_seq=after_seq, limit=limit)
+    found: list[dict[str, Any]] = [json.loads(row.body) | {"hash": row.hash} for row in rows]
     next_after = rows[-1].seq if len(rows) == limit else None
-    return JSONResponse({"data": {"entries": entries, "next_after_seq": next_after}})
+    return JSONResponse({"data": {"entries": found, "next_after_seq": next_after}})
 
 
 @router.get("/verify", response_model=Data, summary="Recompute the hash chain")
 async def verify(request: Request) -> JSONResponse:
-    engine = engine_of(request)
+    engine_of(request)  # 503 until the cabinet is ready
+    db = runtime_of(request).db
 
     def run() -> dict[str, Any]:
-        with engine.db.reader.connect() as connection:
-            report = verify_chain(connection)
+        report = verify_ledger(db)
         return {
             "ok": report.ok,
             "entries_checked": report.entries_checked,

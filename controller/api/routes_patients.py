@@ -7,14 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
-from sqlalchemy.orm import Session as DbSession
 
 from controller.api.access import Access, runtime_of
 from controller.api.problems import ApiError, to_json
 from controller.api.routing import PROBLEMS, Data, DataList, engine_of
+from controller.domain.patients import Encounter, Patient
 from controller.domain.users import Privilege
-from controller.store.models import CabinetRow, EncounterRow, MedicationRow, OrderRow, PatientRow
+from controller.store.queries.inventory_reads import stocked_items
+from controller.store.queries.patients import PatientOrder, area_patients, due_counts, patient_orders
+
+__all__ = ["area_patients", "due_counts", "router"]  # bench/api.py imports the two queries from here
 
 router = APIRouter(
     prefix="/api/v1/patients",
@@ -28,11 +30,12 @@ PatientId = Annotated[str, Path(min_length=1, max_length=64)]
 
 @router.get("", response_model=DataList, summary="Patients of the cabinet's care area")
 async def patients(request: Request) -> JSONResponse:
-    engine = engine_of(request)
-    with engine.db.read() as session:
-        rows = area_patients(session, runtime_of(request).cabinet_id)
+    engine_of(request)  # 503 until the cabinet is ready
+    runtime = runtime_of(request)
+    with runtime.db.read() as session:
+        rows = area_patients(session, runtime.cabinet_id)
         due = due_counts(session, [patient.id for patient, _ in rows])
-        data = [_patient(patient, encounter) | {"due_orders": due.get(patient.id, 0)} for patient, encounter in rows]
+    data = [_patient(patient, encounter) | {"due_orders": due.get(patient.id, 0)} for patient, encounter in rows]
     return JSONResponse({"data": data})
 
 
@@ -40,98 +43,65 @@ async def patients(request: Request) -> JSONResponse:
 async def patient(
     request: Request, patient_id: PatientId, due: Annotated[bool, Query(description="only due orders")] = False
 ) -> JSONResponse:
-    engine = engine_of(request)
-    with engine.db.read() as session:
-        found = _find(session, runtime_of(request).cabinet_id, patient_id)
-        orders = _orders(session, patient_id, set(_stocked(engine)), due_only=due)
-        return JSONResponse({"data": _patient(*found) | {"orders": orders}})
+    engine_of(request)  # 503 until the cabinet is ready
+    runtime = runtime_of(request)
+    with runtime.db.read() as session:
+        found = _find(area_patients(session, runtime.cabinet_id), patient_id)
+        orders = patient_orders(session, patient_id)
+        stocked = stocked_items(session, runtime.cabinet_id)
+    return JSONResponse({"data": _patient(*found) | {"orders": _orders(orders, stocked, due_only=due)}})
 
 
 @router.get("/{patient_id}/orders", response_model=DataList, summary="A patient's orders")
 async def orders(
     request: Request, patient_id: PatientId, due: Annotated[bool, Query(description="only due orders")] = False
 ) -> JSONResponse:
-    engine = engine_of(request)
-    with engine.db.read() as session:
-        _find(session, runtime_of(request).cabinet_id, patient_id)
-        return JSONResponse({"data": _orders(session, patient_id, set(_stocked(engine)), due_only=due)})
+    engine_of(request)  # 503 until the cabinet is ready
+    runtime = runtime_of(request)
+    with runtime.db.read() as session:
+        _find(area_patients(session, runtime.cabinet_id), patient_id)
+        found = patient_orders(session, patient_id)
+        stocked = stocked_items(session, runtime.cabinet_id)
+    return JSONResponse({"data": _orders(found, stocked, due_only=due)})
 
 
-def _stocked(engine: Any) -> list[str]:
-    return [slot.item_id for slot in engine.slots.values() if slot.item_id is not None]
-
-
-def area_patients(session: DbSession, cabinet_id: str) -> list[tuple[PatientRow, EncounterRow]]:
-    return [
-        (patient, encounter)
-        for patient, encounter in session.execute(
-            select(PatientRow, EncounterRow)
-            .join(EncounterRow, EncounterRow.patient_id == PatientRow.id)
-            .join(CabinetRow, CabinetRow.care_area_id == EncounterRow.care_area_id)
-            .where(CabinetRow.id == cabinet_id, EncounterRow.active.is_(True))
-            .order_by(EncounterRow.room, EncounterRow.bed, PatientRow.family_name)
-        ).all()
-    ]
-
-
-def _find(session: DbSession, cabinet_id: str, patient_id: str) -> tuple[PatientRow, EncounterRow]:
-    for patient, encounter in area_patients(session, cabinet_id):
+def _find(rows: list[tuple[Patient, Encounter]], patient_id: str) -> tuple[Patient, Encounter]:
+    for patient, encounter in rows:
         if patient.id == patient_id:
             return patient, encounter
     raise ApiError("api.not_found", "no such patient in this cabinet's care area")
 
 
-def _patient(patient: PatientRow, encounter: EncounterRow) -> dict[str, Any]:
+def _patient(patient: Patient, encounter: Encounter) -> dict[str, Any]:
     return {
         "patient_id": patient.id,
         "family_name": patient.family_name,
         "given_name": patient.given_name,
         "birth_date": to_json(patient.birth_date),
-        "allergies": [line for line in patient.allergies.splitlines() if line.strip()],
+        "allergies": list(patient.allergies),
         "encounter_id": encounter.id,
         "room": encounter.room,
         "bed": encounter.bed,
     }
 
 
-def due_counts(session: DbSession, patient_ids: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for (patient_id,) in session.execute(
-        select(OrderRow.patient_id).where(
-            OrderRow.patient_id.in_(patient_ids), OrderRow.status == "active", OrderRow.pharmacist_verified.is_(True)
-        )
-    ).all():
-        counts[patient_id] = counts.get(patient_id, 0) + 1
-    return counts
-
-
-def _orders(session: DbSession, patient_id: str, stocked: set[str], *, due_only: bool) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(OrderRow, MedicationRow)
-        .outerjoin(MedicationRow, MedicationRow.id == OrderRow.item_id)
-        .where(OrderRow.patient_id == patient_id)
-        .order_by(OrderRow.id)
-    ).all()
-    result = []
-    for order, medication in rows:
-        due = order.status == "active" and order.pharmacist_verified
-        if due_only and not due:
-            continue
-        result.append(
-            {
-                "order_id": order.id,
-                "item_id": order.item_id,
-                "item": medication.display_name if medication else None,
-                "dea_schedule": medication.dea_schedule if medication else None,
-                "dose": f"{order.dose_amount.normalize():f}",
-                "dose_unit": order.dose_unit,
-                "route": order.route,
-                "frequency": order.frequency,
-                "status": order.status,
-                "pharmacist_verified": order.pharmacist_verified,
-                "prn": order.prn,
-                "due": due,
-                "stocked_here": order.item_id in stocked,
-            }
-        )
-    return result
+def _orders(found: list[PatientOrder], stocked: frozenset[str], *, due_only: bool) -> list[dict[str, Any]]:
+    return [
+        {
+            "order_id": order.id,
+            "item_id": order.item_id,
+            "item": order.item_name,
+            "dea_schedule": order.dea_schedule,
+            "dose": f"{order.dose_amount.normalize():f}",
+            "dose_unit": order.dose_unit,
+            "route": order.route,
+            "frequency": order.frequency,
+            "status": order.status,
+            "pharmacist_verified": order.pharmacist_verified,
+            "prn": order.prn,
+            "due": order.due,
+            "stocked_here": order.item_id in stocked,
+        }
+        for order in found
+        if order.due or not due_only
+    ]

@@ -13,17 +13,17 @@ search.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
-
-from sqlalchemy import ColumnElement, Select, func, or_, select
-from sqlalchemy.orm import Session
 
 from controller.api.fhir.ids import fhir_id, find_raw, is_hashed
 from controller.api.fhir.outcome import FhirError
 from controller.api.fhir.search import Query, reference_ids, token
-from controller.store.models import Hl7OrderRow, MedicationNdcRow, MedicationRow, OrderRow, PatientRow
+from controller.domain.patients import Patient
+from controller.store.queries import Session, fhir_reads, orders
+from controller.store.queries.fhir_reads import CodeMatch, MedicationRecord
+from controller.store.queries.orders import OrderRecord
 
 NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
 FORMULARY_SYSTEM = "urn:open-adc:formulary"
@@ -42,117 +42,130 @@ STATUS_TO_FHIR = {"active": "active", "held": "on-hold", "discontinued": "stoppe
 # --- Patient ------------------------------------------------------------------------------------------------------
 
 
-def patient_resource(row: PatientRow) -> dict[str, Any]:
+def patient_resource(patient: Patient) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Patient",
-        "id": fhir_id(row.id),
-        "identifier": [_identifier(PATIENT_SYSTEM, row.id, "MR")],
+        "id": fhir_id(patient.id),
+        "identifier": [_identifier(PATIENT_SYSTEM, patient.id, "MR")],
         "active": True,
     }
     name = {
-        k: v for k, v in (("family", row.family_name), ("given", [row.given_name] if row.given_name else None)) if v
+        k: v
+        for k, v in (("family", patient.family_name), ("given", [patient.given_name] if patient.given_name else None))
+        if v
     }
     if name:
         resource["name"] = [name]
-    if row.birth_date is not None:
-        resource["birthDate"] = row.birth_date.isoformat()
+    if patient.birth_date is not None:
+        resource["birthDate"] = patient.birth_date.isoformat()
     return resource
 
 
-def find_patient(session: Session, requested: str) -> PatientRow | None:
-    return _find(session, PatientRow, requested)
+def find_patient(session: Session, requested: str) -> Patient | None:
+    return _find(session, requested, fhir_reads.patient, fhir_reads.patient_ids)
+
+
+def find_patient_id(session: Session, requested: str) -> str | None:
+    """The store id of the patient with this FHIR id (None: no such patient)."""
+    return _find_id(session, requested, fhir_reads.has_patient, fhir_reads.patient_ids)
 
 
 def search_patients(session: Session, query: Query) -> tuple[int, list[dict[str, Any]]]:
-    conditions: list[ColumnElement[bool]] = []
+    id_sets: list[list[str]] = []
     if (ids := query.get("_id")) is not None:
-        conditions.append(PatientRow.id.in_(_raw_ids(session, PatientRow, ids)))
+        id_sets.append(_raw_ids(session, fhir_reads.patient_ids, ids))
     if (identifiers := query.get("identifier")) is not None:
-        conditions.append(PatientRow.id.in_([token(value)[1] for value in identifiers]))
-    total, rows = _page(session, select(PatientRow).where(*conditions).order_by(PatientRow.id), query)
+        id_sets.append([token(value)[1] for value in identifiers])
+    total, rows = fhir_reads.patients_page(session, id_sets=id_sets, offset=query.offset, limit=query.count)
     return total, [patient_resource(row) for row in rows]
 
 
 # --- Medication ---------------------------------------------------------------------------------------------------
 
 
-def medication_resource(row: MedicationRow) -> dict[str, Any]:
-    ndcs = sorted(row.ndcs, key=lambda n: (not n.is_primary, n.ndc))
-    coding = [{"system": NDC_SYSTEM, "code": n.ndc, "display": row.display_name} for n in ndcs]
-    coding.append({"system": FORMULARY_SYSTEM, "code": row.id, "display": row.display_name})
+def medication_resource(medication: MedicationRecord) -> dict[str, Any]:
+    ndcs = sorted(medication.ndcs, key=lambda n: (not n.is_primary, n.ndc))
+    coding = [{"system": NDC_SYSTEM, "code": n.ndc, "display": medication.display_name} for n in ndcs]
+    coding.append({"system": FORMULARY_SYSTEM, "code": medication.id, "display": medication.display_name})
     resource: dict[str, Any] = {
         "resourceType": "Medication",
-        "id": fhir_id(row.id),
-        "identifier": [_identifier(FORMULARY_SYSTEM, row.id)],
-        "code": {"coding": coding, "text": row.display_name},
+        "id": fhir_id(medication.id),
+        "identifier": [_identifier(FORMULARY_SYSTEM, medication.id)],
+        "code": {"coding": coding, "text": medication.display_name},
         "status": "active",
     }
-    if row.dosage_form:
-        resource["form"] = {"text": row.dosage_form}
+    if medication.dosage_form:
+        resource["form"] = {"text": medication.dosage_form}
     return resource
 
 
-def find_medication(session: Session, requested: str) -> MedicationRow | None:
-    return _find(session, MedicationRow, requested)
+def find_medication(session: Session, requested: str) -> MedicationRecord | None:
+    return _find(session, requested, fhir_reads.medication, fhir_reads.medication_ids)
+
+
+def find_medication_id(session: Session, requested: str) -> str | None:
+    """The formulary id of the medication with this FHIR id (None: not in the formulary)."""
+    return _find_id(session, requested, fhir_reads.has_medication, fhir_reads.medication_ids)
 
 
 def search_medications(session: Session, query: Query) -> tuple[int, list[dict[str, Any]]]:
-    conditions: list[ColumnElement[bool]] = []
+    id_sets: list[list[str]] = []
+    codes: CodeMatch | None = None
     if (ids := query.get("_id")) is not None:
-        conditions.append(MedicationRow.id.in_(_raw_ids(session, MedicationRow, ids)))
-    if (codes := query.get("code")) is not None:
-        matches: list[ColumnElement[bool]] = []
-        for system, code in map(token, codes):
+        id_sets.append(_raw_ids(session, fhir_reads.medication_ids, ids))
+    if (requested := query.get("code")) is not None:
+        digits: list[str] = []
+        formulary: list[str] = []
+        for system, code in map(token, requested):
             if system in (None, NDC_SYSTEM):
-                digits = select(MedicationNdcRow.medication_id).where(MedicationNdcRow.digits == code.replace("-", ""))
-                matches.append(MedicationRow.id.in_(digits))
+                digits.append(code.replace("-", ""))
             if system in (None, FORMULARY_SYSTEM):
-                matches.append(MedicationRow.id == code)
-        conditions.append(or_(*matches) if matches else MedicationRow.id.is_(None))
-    total, rows = _page(session, select(MedicationRow).where(*conditions).order_by(MedicationRow.id), query)
+                formulary.append(code)
+        codes = CodeMatch(tuple(digits), tuple(formulary))
+    total, rows = fhir_reads.medications_page(
+        session, id_sets=id_sets, codes=codes, offset=query.offset, limit=query.count
+    )
     return total, [medication_resource(row) for row in rows]
 
 
 # --- MedicationRequest --------------------------------------------------------------------------------------------
 
 
-def request_resource(session: Session, order: OrderRow) -> dict[str, Any]:
-    medication = session.get(MedicationRow, order.item_id)
-    details = session.get(Hl7OrderRow, order.id)
+def request_resource(order: OrderRecord) -> dict[str, Any]:
+    fields = order.fields
     identifiers = [_identifier(ORDER_SYSTEM, order.id)]
-    if details is not None:
-        identifiers += [
-            _identifier(None, number, kind)
-            for number, kind in ((details.placer_number, "PLAC"), (details.filler_number, "FILL"))
-            if number
-        ]
-    dose = order.dose_amount.normalize()
+    identifiers += [
+        _identifier(None, number, kind)
+        for number, kind in ((order.placer_number, "PLAC"), (order.filler_number, "FILL"))
+        if number
+    ]
+    dose = fields.dose_amount.normalize()
     dosage: dict[str, Any] = {
-        "text": " ".join(p for p in (f"{dose:f} {order.dose_unit}", order.route, order.frequency) if p)
-        + (" as needed" if order.prn else ""),
-        "asNeededBoolean": order.prn,
-        "doseAndRate": [{"doseQuantity": {"value": _number(dose), "unit": order.dose_unit}}],
+        "text": " ".join(p for p in (f"{dose:f} {fields.dose_unit}", fields.route, fields.frequency) if p)
+        + (" as needed" if fields.prn else ""),
+        "asNeededBoolean": fields.prn,
+        "doseAndRate": [{"doseQuantity": {"value": _number(dose), "unit": fields.dose_unit}}],
     }
-    if order.route:
-        dosage["route"] = {"text": order.route}
-    if order.frequency:
-        dosage["timing"] = {"code": {"text": order.frequency}}
+    if fields.route:
+        dosage["route"] = {"text": fields.route}
+    if fields.frequency:
+        dosage["timing"] = {"code": {"text": fields.frequency}}
     resource: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": fhir_id(order.id),
         "identifier": identifiers,
-        "status": STATUS_TO_FHIR.get(order.status, "unknown"),
-        "intent": "order" if order.pharmacist_verified else "proposal",
-        "subject": {"reference": f"Patient/{fhir_id(order.patient_id)}"},
+        "status": STATUS_TO_FHIR.get(fields.status, "unknown"),
+        "intent": "order" if fields.pharmacist_verified else "proposal",
+        "subject": {"reference": f"Patient/{fhir_id(fields.patient_id)}"},
         "dosageInstruction": [dosage],
     }
-    if medication is not None:
+    if order.item_name is not None:
         resource["medicationReference"] = {
-            "reference": f"Medication/{fhir_id(medication.id)}",
-            "display": medication.display_name,
+            "reference": f"Medication/{fhir_id(fields.item_id)}",
+            "display": order.item_name,
         }
     else:
-        resource["medicationCodeableConcept"] = foreign_item_concept(order.item_id)
+        resource["medicationCodeableConcept"] = foreign_item_concept(fields.item_id)
     return resource
 
 
@@ -166,51 +179,67 @@ def foreign_item_concept(item_id: str) -> dict[str, Any]:
     return concept
 
 
-def find_order(session: Session, requested: str) -> OrderRow | None:
-    return _find(session, OrderRow, requested)
+def find_order(session: Session, requested: str) -> OrderRecord | None:
+    return _find(session, requested, orders.order, orders.order_ids)
 
 
 def search_requests(session: Session, query: Query) -> tuple[int, list[dict[str, Any]]]:
-    conditions: list[ColumnElement[bool]] = []
-    if (ids := query.get("_id")) is not None:
-        conditions.append(OrderRow.id.in_(_raw_ids(session, OrderRow, ids)))
-    if (patients := query.get("patient")) is not None:
-        conditions.append(OrderRow.patient_id.in_(_raw_ids(session, PatientRow, reference_ids(patients, "Patient"))))
-    if (statuses := query.get("status")) is not None:
-        ours = [status for status, theirs in STATUS_TO_FHIR.items() if theirs in statuses]
-        conditions.append(OrderRow.status.in_(ours))
+    ids: list[str] | None = None
+    patients: list[str] | None = None
+    statuses: list[str] | None = None
+    verified: list[bool] | None = None
+    if (requested := query.get("_id")) is not None:
+        ids = _raw_ids(session, orders.order_ids, requested)
+    if (references := query.get("patient")) is not None:
+        patients = _raw_ids(session, fhir_reads.patient_ids, reference_ids(references, "Patient"))
+    if (wanted := query.get("status")) is not None:
+        statuses = [status for status, theirs in STATUS_TO_FHIR.items() if theirs in wanted]
     if (intents := query.get("intent")) is not None:
-        verified = {intent == "order" for intent in intents if intent in ("order", "proposal")}
-        conditions.append(OrderRow.pharmacist_verified.in_(sorted(verified)))
-    total, rows = _page(session, select(OrderRow).where(*conditions).order_by(OrderRow.id), query)
-    return total, [request_resource(session, row) for row in rows]
+        verified = sorted({intent == "order" for intent in intents if intent in ("order", "proposal")})
+    total, rows = orders.orders_page(
+        session,
+        ids=ids,
+        patient_ids=patients,
+        statuses=statuses,
+        verified=verified,
+        offset=query.offset,
+        limit=query.count,
+    )
+    return total, [request_resource(row) for row in rows]
 
 
 # --- shared -------------------------------------------------------------------------------------------------------
 
-RowT = TypeVar("RowT", PatientRow, MedicationRow, OrderRow)
+RecordT = TypeVar("RecordT")
 
 
-def _find(session: Session, model: type[RowT], requested: str) -> RowT | None:
+def _find(
+    session: Session,
+    requested: str,
+    get: Callable[[Session, str], RecordT | None],
+    all_ids: Callable[[Session], list[str]],
+) -> RecordT | None:
     if not is_hashed(requested):
-        return session.get(model, requested)
-    raw = find_raw(requested, session.execute(select(model.id)).scalars())
-    return session.get(model, raw) if raw is not None else None
+        return get(session, requested)
+    raw = find_raw(requested, all_ids(session))
+    return get(session, raw) if raw is not None else None
 
 
-def _raw_ids(session: Session, model: type[Any], requested: Sequence[str]) -> list[str]:
+def _find_id(
+    session: Session, requested: str, exists: Callable[[Session, str], bool], all_ids: Callable[[Session], list[str]]
+) -> str | None:
+    if not is_hashed(requested):
+        return requested if exists(session, requested) else None
+    return find_raw(requested, all_ids(session))
+
+
+def _raw_ids(session: Session, all_ids: Callable[[Session], list[str]], requested: Sequence[str]) -> list[str]:
     """The store ids behind FHIR ids (hashed ones found by comparing)."""
     plain = [value for value in requested if not is_hashed(value)]
     hashed = [value for value in requested if is_hashed(value)]
     if hashed:
-        plain += [raw for raw in session.execute(select(model.id)).scalars() if fhir_id(raw) in hashed]
+        plain += [raw for raw in all_ids(session) if fhir_id(raw) in hashed]
     return plain
-
-
-def _page(session: Session, statement: Select[Any], query: Query) -> tuple[int, list[Any]]:
-    total = session.execute(select(func.count()).select_from(statement.order_by(None).subquery())).scalar_one()
-    rows = session.execute(statement.offset(query.offset).limit(query.count)).scalars().all()
-    return int(total), list(rows)
 
 
 def _identifier(system: str | None, value: str, kind: str | None = None) -> dict[str, Any]:

@@ -13,19 +13,16 @@ Search: ``_id``, ``patient`` (a merged patient's entries under the old id includ
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
-
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
 
 from controller.api.fhir.clinical import FORMULARY_SYSTEM, NDC_SYSTEM, foreign_item_concept
 from controller.api.fhir.ids import fhir_id
 from controller.api.fhir.places import cabinet_ref
 from controller.api.fhir.search import Query, reference_ids
 from controller.domain.transactions import EventType
-from controller.store.models import Hl7PatientMergeRow, LedgerEntryRow, MedicationRow, PocketLotRow
+from controller.store.queries import Session, fhir_reads
+from controller.store.queries.fhir_reads import DispenseEntry
 
 EVENT_SYSTEM = "urn:open-adc:ledger-event"
 LEDGER_SYSTEM = "urn:open-adc:ledger"
@@ -50,14 +47,15 @@ def seq_of(requested: str) -> int | None:
     return int(digits) if requested.startswith(PREFIX) and digits.isdigit() and len(digits) < 19 else None
 
 
-def dispense_resource(session: Session, body: dict[str, Any]) -> dict[str, Any]:
+def dispense_resource(found: DispenseEntry) -> dict[str, Any]:
+    body = found.entry
     event = str(body["event_type"])
     details = body.get("details") or {}
     resource: dict[str, Any] = {
         "resourceType": "MedicationDispense",
         "id": dispense_id(int(body["seq"])),
         "identifier": [{"system": LEDGER_SYSTEM, "value": f"{body['cabinet_id']}:{body['seq']}"}],
-        "contained": [_medication(session, body)],
+        "contained": [_medication(found)],
         "status": "completed",
         "type": {"coding": [{"system": EVENT_SYSTEM, "code": event, "display": EVENTS[event]}]},
         "medicationReference": {"reference": "#med"},
@@ -71,7 +69,7 @@ def dispense_resource(session: Session, body: dict[str, Any]) -> dict[str, Any]:
         resource["subject"] = {"reference": f"Patient/{fhir_id(str(body['patient_id']))}"}
     if body.get("order_id"):
         resource["authorizingPrescription"] = [{"reference": f"MedicationRequest/{fhir_id(str(body['order_id']))}"}]
-    if (quantity := _quantity(session, event, body, details)) is not None:
+    if (quantity := _quantity(found, event, details)) is not None:
         resource["quantity"] = quantity
     if note := _note(event, body, details):
         resource["note"] = [{"text": note}]
@@ -79,67 +77,50 @@ def dispense_resource(session: Session, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def search_dispenses(session: Session, cabinet_id: str, query: Query) -> tuple[int, list[dict[str, Any]]]:
-    conditions: list[ColumnElement[bool]] = [
-        LedgerEntryRow.cabinet_id == cabinet_id,
-        LedgerEntryRow.event_type.in_(list(EVENTS)),
-    ]
+    seqs: list[int] | None = None
+    patients: list[str] | None = None
     if (ids := query.get("_id")) is not None:
-        conditions.append(LedgerEntryRow.seq.in_([s for s in map(seq_of, ids) if s is not None]))
-    if (patients := query.get("patient")) is not None:
-        conditions.append(LedgerEntryRow.patient_id.in_(_with_merged(session, reference_ids(patients, "Patient"))))
+        seqs = [s for s in map(seq_of, ids) if s is not None]
+    if (requested := query.get("patient")) is not None:
+        patients = reference_ids(requested, "Patient")
     if (statuses := query.get("status")) is not None and "completed" not in statuses:
-        conditions.append(LedgerEntryRow.seq.is_(None))
+        return 0, []  # every dose record is completed
+    if patients is not None:
+        patients = fhir_reads.identifiers_with_merged(session, patients)
     if (types := query.get("type")) is not None:
-        conditions.append(LedgerEntryRow.event_type.in_([t.rpartition("|")[2] for t in types]))
-    total = session.execute(select(func.count()).select_from(LedgerEntryRow).where(*conditions)).scalar_one()
-    bodies = session.execute(
-        select(LedgerEntryRow.body).where(*conditions).order_by(LedgerEntryRow.seq).offset(query.offset)
-        .limit(query.count)
-    ).scalars()  # fmt: skip
-    return int(total), [dispense_resource(session, json.loads(body)) for body in bodies]
+        wanted = [t.rpartition("|")[2] for t in types]
+        event_types = [event for event in EVENTS if event in wanted]
+    else:
+        event_types = list(EVENTS)
+    total, found = fhir_reads.dispenses_page(
+        session, cabinet_id, event_types, seqs=seqs, patient_ids=patients, offset=query.offset, limit=query.count
+    )
+    return total, [dispense_resource(entry) for entry in found]
 
 
 def read_dispense(session: Session, cabinet_id: str, requested: str) -> dict[str, Any] | None:
     seq = seq_of(requested)
     if seq is None:
         return None
-    body = session.execute(
-        select(LedgerEntryRow.body).where(
-            LedgerEntryRow.cabinet_id == cabinet_id,
-            LedgerEntryRow.seq == seq,
-            LedgerEntryRow.event_type.in_(list(EVENTS)),
-        )
-    ).scalar_one_or_none()
-    return dispense_resource(session, json.loads(body)) if body is not None else None
+    found = fhir_reads.dispense(session, cabinet_id, seq, list(EVENTS))
+    return dispense_resource(found) if found is not None else None
 
 
-def _with_merged(session: Session, patient_ids: list[str]) -> list[str]:
-    """The requested patients and every identifier merged into them (entries keep the id they were written with)."""
-    merged = session.execute(
-        select(Hl7PatientMergeRow.prior_patient_id).where(Hl7PatientMergeRow.survivor_id.in_(patient_ids))
-    ).scalars()
-    return [*patient_ids, *merged]
-
-
-def _medication(session: Session, body: dict[str, Any]) -> dict[str, Any]:
+def _medication(found: DispenseEntry) -> dict[str, Any]:
+    body, item = found.entry, found.medication
     item_id = str(body.get("item_id") or "")
-    row = session.get(MedicationRow, item_id) if item_id else None
     medication: dict[str, Any] = {"resourceType": "Medication", "id": "med"}
-    if row is not None:
-        coding = [{"system": NDC_SYSTEM, "code": n.ndc} for n in sorted(row.ndcs, key=lambda n: not n.is_primary)]
-        coding.append({"system": FORMULARY_SYSTEM, "code": row.id, "display": row.display_name})
-        medication["code"] = {"coding": coding, "text": row.display_name}
+    if item is not None:
+        coding = [{"system": NDC_SYSTEM, "code": n.ndc} for n in sorted(item.ndcs, key=lambda n: not n.is_primary)]
+        coding.append({"system": FORMULARY_SYSTEM, "code": item.id, "display": item.display_name})
+        medication["code"] = {"coding": coding, "text": item.display_name}
     elif item_id:
         medication["code"] = foreign_item_concept(item_id)
     lot = body.get("lot_number")
     if lot:
         batch: dict[str, Any] = {"lotNumber": lot}
-        expiry = session.execute(
-            select(PocketLotRow.expiry).where(PocketLotRow.pocket_id == body.get("pocket_id"),
-                                              PocketLotRow.lot_number == lot)
-        ).scalar_one_or_none()  # fmt: skip
-        if expiry is not None:
-            batch["expirationDate"] = expiry.isoformat()
+        if found.lot_expiry is not None:
+            batch["expirationDate"] = found.lot_expiry.isoformat()
         medication["batch"] = batch
     return medication
 
@@ -158,7 +139,7 @@ def _user(user_id: str) -> dict[str, Any]:
     return {"identifier": {"system": USER_SYSTEM, "value": user_id}, "display": user_id}
 
 
-def _quantity(session: Session, event: str, body: dict[str, Any], details: dict[str, Any]) -> dict[str, Any] | None:
+def _quantity(found: DispenseEntry, event: str, details: dict[str, Any]) -> dict[str, Any] | None:
     if event == EventType.WASTE_RECORDED.value:
         try:
             amount = Decimal(str(details.get("amount")))
@@ -166,10 +147,9 @@ def _quantity(session: Session, event: str, body: dict[str, Any], details: dict[
             return None
         return {"value": float(amount) if amount != amount.to_integral_value() else int(amount),
                 "unit": str(details.get("unit") or "")}  # fmt: skip
-    units = abs(int(body.get("quantity_change") or 0))
-    row = session.get(MedicationRow, str(body.get("item_id") or ""))
+    units = abs(int(found.entry.get("quantity_change") or 0))
     value = -units if event == EventType.DOSE_RETURNED.value else units
-    return {"value": value, "unit": row.unit} if row is not None else {"value": value}
+    return {"value": value, "unit": found.medication.unit} if found.medication is not None else {"value": value}
 
 
 def _note(event: str, body: dict[str, Any], details: dict[str, Any]) -> str:

@@ -34,14 +34,19 @@ from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.dosage import Dosage
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from controller.api.fhir.clinical import FOREIGN_SYSTEMS, FORMULARY_SYSTEM, NDC_SYSTEM, find_medication, find_patient
+from controller.api.fhir.clinical import (
+    FOREIGN_SYSTEMS,
+    FORMULARY_SYSTEM,
+    NDC_SYSTEM,
+    find_medication_id,
+    find_patient_id,
+)
 from controller.api.fhir.outcome import FhirError
 from controller.domain.ndc import Ndc, NdcFormat
 from controller.errors import InvalidIdentifierError
-from controller.store.models import MedicationNdcRow, MedicationRow, OrderRow
+from controller.store.queries import Session, fhir_reads, orders
+from controller.store.queries.orders import OrderFields, OrderRecord
 
 STATUSES = {
     "active": "active",
@@ -135,60 +140,55 @@ def order_values(session: Session, request: MedicationRequest) -> OrderValues:
     )
 
 
-def create(session: Session, order_id: str, values: OrderValues) -> OrderRow:
-    row = OrderRow(id=order_id, **_columns(values))
-    session.add(row)
-    session.flush()
-    return row
+def create(session: Session, order_id: str, values: OrderValues) -> OrderRecord:
+    return orders.create_order(session, order_id, _fields(values))
 
 
-def update(session: Session, order: OrderRow, values: OrderValues) -> OrderRow:
-    if order.patient_id != values.patient_id:
+def update(session: Session, order_id: str, stored: OrderFields, values: OrderValues) -> OrderRecord:
+    """File ``values`` over the order ``order_id`` whose stored fields are ``stored``."""
+    if stored.patient_id != values.patient_id:
         raise FhirError(
             "fhir.patient_conflict",
-            f"order {order.id} belongs to patient {order.patient_id}; an order never moves to another patient",
+            f"order {order_id} belongs to patient {stored.patient_id}; an order never moves to another patient",
             issue="conflict",
             expression=["MedicationRequest.subject"],
         )
-    if order.status == "discontinued" and values.status != "discontinued":
+    if stored.status == "discontinued" and values.status != "discontinued":
         raise FhirError(
             "fhir.order_closed",
-            f"order {order.id} is discontinued; it cannot be changed or reactivated (send a new order)",
+            f"order {order_id} is discontinued; it cannot be changed or reactivated (send a new order)",
             issue="business-rule",
             expression=["MedicationRequest.status"],
         )
-    for name, value in _columns(values).items():
-        setattr(order, name, value)
-    session.flush()
-    return order
+    return orders.update_order(session, order_id, _fields(values))
 
 
-def _columns(values: OrderValues) -> dict[str, Any]:
-    return {
-        "patient_id": values.patient_id,
-        "item_id": values.item_id,
-        "dose_amount": values.dose_amount,
-        "dose_unit": values.dose_unit,
-        "route": values.route,
-        "frequency": values.frequency,
-        "status": values.status,
-        "pharmacist_verified": values.verified,
-        "prn": values.prn,
-    }
+def _fields(values: OrderValues) -> OrderFields:
+    return OrderFields(
+        patient_id=values.patient_id,
+        item_id=values.item_id,
+        dose_amount=values.dose_amount,
+        dose_unit=values.dose_unit,
+        route=values.route,
+        frequency=values.frequency,
+        status=values.status,
+        pharmacist_verified=values.verified,
+        prn=values.prn,
+    )
 
 
 def _patient(session: Session, request: MedicationRequest) -> str:
     reference = request.subject.reference or ""
     kind, _, ident = reference.rstrip("/").rpartition("/")
-    patient = find_patient(session, ident) if kind.rsplit("/", 1)[-1] == "Patient" and ident else None
-    if patient is None:
+    patient_id = find_patient_id(session, ident) if kind.rsplit("/", 1)[-1] == "Patient" and ident else None
+    if patient_id is None:
         raise FhirError(
             "fhir.unknown_reference",
             f"subject {reference or '(no reference)'!r} is not a Patient held here (create it by ADT first)",
             issue="not-found",
             expression=["MedicationRequest.subject"],
         )
-    return patient.id
+    return patient_id
 
 
 def _item(session: Session, request: MedicationRequest) -> str:
@@ -213,15 +213,15 @@ def _item(session: Session, request: MedicationRequest) -> str:
             )
         return _item_of(session, code, f"MedicationRequest.contained.where(id='{reference[1:]}').code")
     kind, _, ident = reference.rstrip("/").rpartition("/")
-    row = find_medication(session, ident) if kind.rsplit("/", 1)[-1] == "Medication" and ident else None
-    if row is None:
+    item_id = find_medication_id(session, ident) if kind.rsplit("/", 1)[-1] == "Medication" and ident else None
+    if item_id is None:
         raise FhirError(
             "fhir.unknown_reference",
             f"medication {reference or '(no reference)'!r} is not a Medication of this formulary",
             issue="not-found",
             expression=[where],
         )
-    return row.id
+    return item_id
 
 
 def _item_of(session: Session, concept: CodeableConcept, where: str) -> str:
@@ -231,20 +231,15 @@ def _item_of(session: Session, concept: CodeableConcept, where: str) -> str:
         if not code:
             continue
         if system == FORMULARY_SYSTEM:
-            row = session.get(MedicationRow, code)
-            if row is None:
+            if not fhir_reads.has_medication(session, code):
                 raise FhirError(
                     "fhir.unknown_reference", f"{code!r} is not in this formulary", issue="not-found",
                     expression=[f"{where}.coding"],
                 )  # fmt: skip
-            return row.id
+            return code
         if system == NDC_SYSTEM:
             candidates = _ndc_digits(code, where)
-            found = sorted(
-                set(session.execute(
-                    select(MedicationNdcRow.medication_id).where(MedicationNdcRow.digits.in_(candidates))
-                ).scalars())
-            )  # fmt: skip
+            found = fhir_reads.medications_with_ndc_digits(session, candidates)
             if len(found) > 1:
                 raise FhirError(
                     "fhir.unsupported_value", f"NDC {code} may be any of {', '.join(found)}; send it hyphenated",

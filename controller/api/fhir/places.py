@@ -13,12 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from controller.api.fhir.ids import fhir_id
 from controller.api.fhir.search import Query
-from controller.store.models import CabinetRow, CareAreaRow
+from controller.store.queries import Session, fhir_reads
 
 PHYSICAL_TYPE = "http://terminology.hl7.org/CodeSystem/location-physical-type"
 AREA_SYSTEM = "urn:open-adc:care-area"
@@ -40,7 +37,7 @@ def drawer_ref(drawer_id: str) -> str:
 
 def locations(session: Session) -> list[dict[str, Any]]:
     found = []
-    for area in session.execute(select(CareAreaRow).order_by(CareAreaRow.id)).scalars():
+    for area in fhir_reads.care_areas(session):
         found.append(
             {
                 "resourceType": "Location",
@@ -53,7 +50,7 @@ def locations(session: Session) -> list[dict[str, Any]]:
                 "physicalType": _physical("wa", "Ward"),
             }
         )
-    for cabinet in session.execute(select(CabinetRow).order_by(CabinetRow.id)).scalars():
+    for cabinet in fhir_reads.cabinets(session):
         found.append(
             {
                 "resourceType": "Location",
@@ -72,7 +69,7 @@ def locations(session: Session) -> list[dict[str, Any]]:
 
 def devices(session: Session) -> list[dict[str, Any]]:
     found = []
-    for cabinet in session.execute(select(CabinetRow).order_by(CabinetRow.id)).scalars():
+    for cabinet, drawers in fhir_reads.cabinets_with_drawers(session):
         found.append(
             {
                 "resourceType": "Device",
@@ -84,7 +81,7 @@ def devices(session: Session) -> list[dict[str, Any]]:
                 "location": {"reference": f"Location/{cabinet_ref(cabinet.id)}"},
             }
         )
-        for drawer in cabinet.drawers:
+        for drawer in drawers:
             found.append(
                 {
                     "resourceType": "Device",
