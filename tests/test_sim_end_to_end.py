@@ -3,17 +3,23 @@ connects to each through the composition root by that URL alone."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
+import threading
+from pathlib import Path
 
 import pytest
 
 DEVICES = {"ADC_IO_BOARD", "ADC_PILL_COUNTER", "ADC_SCANNER", "ADC_LABEL_PRINTER", "ADC_CAMERA"}
+START_S = 90.0  # a busy machine, a fresh clone compiling every module: far slower than the 2 s it usually takes
+# adc sim ends within 5 s of Ctrl-C (killing the simulators if it must; tests/cli/test_stop_signals.py holds it to
+# that); the margin is for a busy machine. A stop that needed a kill fails the test by its exit status.
+STOP_S = 10.0
 
 
 def start_simulators(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
@@ -24,27 +30,56 @@ def start_simulators(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]
         text=True,
     )
     endpoints: dict[str, str] = {}
-    deadline = time.monotonic() + 30
-    assert process.stdout is not None
-    while "ADC_SIM_CONTROL" not in endpoints and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        name, _, url = line.strip().partition("=")
-        endpoints[name] = url
+    timer = threading.Timer(START_S, kill_all, (process,))  # readline waits for a line that may never come
+    timer.start()
+    try:
+        assert process.stdout is not None
+        while "ADC_SIM_CONTROL" not in endpoints:
+            line = process.stdout.readline()
+            if not line:
+                break
+            name, _, url = line.strip().partition("=")
+            endpoints[name] = url
+    finally:
+        timer.cancel()
     if "ADC_SIM_CONTROL" not in endpoints:
-        process.kill()
+        kill_all(process)
         pytest.fail(f"simulators did not start: {process.stderr.read() if process.stderr else ''}")
     return process, endpoints
 
 
 def stop(process: subprocess.Popen[str]) -> int:
+    """Ctrl-C: adc sim must exit, and the simulators it started with it."""
+    children = child_pids(process.pid)
     process.send_signal(signal.SIGINT)
     try:
-        return process.wait(timeout=15)
+        code = process.wait(timeout=STOP_S)
     except subprocess.TimeoutExpired:
-        process.kill()
+        kill_all(process, children)
         raise
+    left = [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    kill_all(process, left)
+    assert not left, "adc sim left its simulators running"
+    return code
+
+
+def child_pids(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def kill_all(process: subprocess.Popen[str], children: list[int] | None = None) -> None:
+    """``adc sim`` and the simulators it started (killing ``adc sim`` alone would leave them running)."""
+    for pid in child_pids(process.pid) if children is None else children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
 
 
 def adc_devices(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -66,6 +101,7 @@ def control(endpoint: str, request: dict[str, object]) -> dict[str, object]:
         return answer
 
 
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("serial_over", ["pty", "tcp"])
 def test_adc_sim_then_adc_devices(serial_over: str) -> None:
     process, endpoints = start_simulators("--serial", serial_over)

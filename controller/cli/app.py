@@ -278,17 +278,27 @@ def sim(
 ) -> None:
     """Start every device simulator; print one ADC_<DEVICE>=<url> line each once all listen; run until Ctrl-C.
 
-    The simulators run as their own process (``python -m simulators``): the controller never imports them.
+    The simulators run as their own process (``python -m simulators``): the controller never imports them. SIGTERM
+    stops them as Ctrl-C does; either way they are gone within 5 s (killed if they have not stopped by then).
     """
+    import contextlib
+
+    from controller.cli.serve import CHILD_STOP_S, StopSignals, stop_child
+
     command = [sys.executable, "-m", "simulators", "--host", host, "--serial", serial_over, "--io-board", io_board]
-    process = subprocess.Popen(command)
-    try:
-        code = process.wait()
-    except KeyboardInterrupt:
-        process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=10)
-    if code not in (0, -signal.SIGINT, 130):
-        raise typer.Exit(code)
+    with StopSignals(interrupt=True, forward=True) as stop:
+        process: subprocess.Popen[str] | None = None
+        with contextlib.suppress(KeyboardInterrupt):  # the stop signal, already passed on to the simulators
+            with stop.deferred():
+                process = stop.adopt(subprocess.Popen(command, text=True))
+            process.wait()
+        stop.interrupt = False  # from here on a signal must not cut the wait short
+        if process is None:  # stopped before it was started
+            return
+        code = stop_child(process, deadline=stop.deadline(CHILD_STOP_S), signum=None)
+    stopped = {0, 130, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM}  # as a stop signal ends them
+    if code != 0 and not (stop.requested and code in stopped):
+        raise typer.Exit(code if code > 0 else 1)
 
 
 def _shown_url(store: StoreContext) -> str:

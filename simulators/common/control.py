@@ -19,6 +19,7 @@ class ControlSurface:
     def __init__(self) -> None:
         self._actions: dict[str, dict[str, Action]] = {}
         self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.Task[None]] = set()
 
     def register(self, device: str, actions: dict[str, Action]) -> None:
         self._actions.setdefault(device, {}).update(actions)
@@ -44,11 +45,21 @@ class ControlSurface:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
+        """Stop listening and end the open connections: a client that stays connected must not hold the close up
+        (from Python 3.12 ``wait_closed`` waits for every connection), nor be cut off later by the loop's end."""
         if self._server is not None:
             self._server.close()
+        for task in list(self._clients):
+            task.cancel()
+        if self._clients:
+            await asyncio.gather(*self._clients, return_exceptions=True)
+        if self._server is not None:
             await self._server.wait_closed()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
         try:
             while line := await reader.readline():
                 try:
@@ -64,5 +75,11 @@ class ControlSurface:
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # close() cancels connection tasks; on Python 3.11 a connection task that ends cancelled makes asyncio's
+            # stream callback log a spurious error, so this top-level task ends normally instead.
+            pass
         finally:
+            if task is not None:
+                self._clients.discard(task)
             writer.close()

@@ -25,6 +25,7 @@ class CameraServer:
         self.model = model
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def open(self, host: str = "127.0.0.1", port: int = 0) -> int:
         self._server = await asyncio.start_server(self._client, host, port)
@@ -53,7 +54,12 @@ class CameraServer:
             pass  # the server is closing
         finally:
             self._tasks.discard(task)
-            writer.close()
+            if self._closing:
+                # The camera is going away: drop the frames still queued for a viewer that reads slowly (or not at
+                # all) instead of keeping its connection open until they drain, which may be never.
+                writer.transport.abort()
+            else:
+                writer.close()
 
     async def _stream(self, writer: asyncio.StreamWriter, *, head_only: bool) -> None:
         writer.write(self._headers("200 OK", f"multipart/x-mixed-replace; boundary={BOUNDARY}"))
@@ -107,6 +113,7 @@ class CameraServer:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     async def close(self) -> None:
+        self._closing = True
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):
