@@ -37,10 +37,10 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import tomli_w
 
+from controller.domain.machine_settings import FsmSettings
 from controller.domain.medication import DeaSchedule
 from controller.domain.policies import BlindCount, OverrideReason, Policy, WitnessedAction
 from controller.errors import ConfigurationError
-from controller.domain.machine_settings import FsmSettings
 
 CODE = "config.invalid"
 

@@ -52,6 +52,7 @@ class EventType(StrEnum):
     VIAL_FILLED = "fill.completed"  # a counting-robot vial fill, counted and labelled (pharmacy stock, no pocket)
     QUARANTINE_REVIEWED = "stock.quarantine_reviewed"  # a pharmacist released or condemned a quarantined lot
     DEVICE_FAULT = "device.fault"  # a board fault bit rose: watchdog expired, board restarted, over-current ...
+    WORKFLOW_CANCELLED = "workflow.cancelled"  # a pull (etc.) ended before anything was removed: cancel, expiry
 
     @property
     def moves_stock(self) -> bool:

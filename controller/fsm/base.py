@@ -61,6 +61,8 @@ class OutcomeKind(StrEnum):
     WASTE_PENDING = "dose.waste_pending"
     SHORT_DATED = "stock.short_dated"
     OVERRIDE_REVIEWED = "dose.override_reviewed"
+    WORKFLOW_CANCELLED = "workflow.cancelled"
+    UNDOCUMENTED_ACCESS = "discrepancy.undocumented_access"  # an access never closed out: a discrepancy
 
 
 # The one place an outcome becomes a ledger event type. A few kinds share one on purpose (a failed witness sign-in
@@ -99,6 +101,8 @@ EVENT_TYPE_FOR: Mapping[OutcomeKind, EventType] = {
     OutcomeKind.WASTE_PENDING: EventType.WASTE_PENDING,
     OutcomeKind.SHORT_DATED: EventType.STOCK_SHORT_DATED,
     OutcomeKind.OVERRIDE_REVIEWED: EventType.OVERRIDE_REVIEWED,
+    OutcomeKind.WORKFLOW_CANCELLED: EventType.WORKFLOW_CANCELLED,
+    OutcomeKind.UNDOCUMENTED_ACCESS: EventType.DISCREPANCY_RAISED,
 }
 
 
@@ -301,6 +305,7 @@ class Workflow:
         self._outcomes: list[Outcome] = []
         self._accepted = False
         self._signature: WitnessSignature | None = None
+        self._before: Enum | None = None  # the state the event being run started from (for callbacks)
 
     # --- running a step -----------------------------------------------------------------------------------------
 
@@ -319,6 +324,7 @@ class Workflow:
             )
             return Decision(event, False, before, before, refusal=refusal)
         self._refusal, self._outcomes, self._accepted, self._signature = None, [], False, None
+        self._before = before
         self._machine.events[event].trigger(self, **values)
         outcomes = tuple(self._outcomes)
         if self._accepted:
@@ -357,6 +363,11 @@ class Workflow:
                 f"the signature is for {signature.actor_id}'s {signature.action}, not {actor_id}'s {action}",
             )
         return True
+
+    @property
+    def state_before_event(self) -> str:
+        """The value of the state the running event started from."""
+        return str(self._before.value) if self._before is not None else ""
 
     def emit(self, kind: OutcomeKind, at: datetime, **fields: Any) -> Outcome:
         outcome = Outcome(kind=kind, at=at, **fields)

@@ -1,11 +1,15 @@
 """One machine per drawer and per lidded pocket: what state its latch and door are in, and whether that is allowed.
 
 Responsible for: letting an unlock be requested only with a grant issued to the active session for this very
-compartment; following the engine's ``unlock_confirmed`` / ``unlock_failed`` and the sensors' ``opened``,
-``closed``, ``latched``; the left-open alarm (``tick(now)`` past ``left_open_limit``, raised once per opening);
-the tamper alarm when a door or lid opens without an unlock for the current user; and, after a restart,
-``restore(sensors)``: a compartment found open is breached, must be closed and accounted for, and until then
-every new unlock in the cabinet is refused (``block_unlocks_while_unaccounted``).
+compartment; several workflows of one session may hold a grant on one compartment at once (two items for the same
+patient from one matrix drawer), each grant naming its workflow and dying with it (``revoke``); following the
+engine's ``unlock_confirmed`` / ``unlock_failed`` and the sensors' ``opened``, ``closed``, ``latched``; openings the
+I/O board counted but no sensor read saw (``opened_unseen``: between two polls, or while the controller was down):
+an authorised one is recorded as opened and closed, any other is tamper; the left-open alarm (``tick(now)`` past
+``left_open_limit``, raised once per opening); the tamper alarm when a door or lid opens without a live grant of
+the current user; and, after a restart, ``restore(sensors)``: a compartment found open is breached, must be closed
+and accounted for, and until then every new unlock in the cabinet is refused
+(``block_unlocks_while_unaccounted``).
 
 Not responsible for: driving the I/O board (the engine does it and reports back), deciding whether a removal is
 allowed (the workflows do; they hand the engine an ``UnlockGrant``), or reading the clock.
@@ -68,6 +72,8 @@ class SensorReading:
 C = CompartmentState
 ANY_KNOWN = [s for s in C if s is not C.UNKNOWN]
 
+SHUT_NOT_GRANTED = [C.LOCKED, C.CLOSED, C.JAMMED, C.FAULT]
+
 TRANSITIONS: tuple[dict[str, Any], ...] = (
     {"trigger": "restore", "source": C.UNKNOWN, "dest": C.BREACHED, "conditions": "is_door_open",
      "after": "on_found_open"},
@@ -75,20 +81,32 @@ TRANSITIONS: tuple[dict[str, Any], ...] = (
     {"trigger": "restore", "source": C.UNKNOWN, "dest": C.CLOSED},
     {"trigger": "unlock_requested", "source": C.LOCKED, "dest": C.UNLOCKING,
      "conditions": ["guard_cabinet_clear", "guard_grant"], "after": "on_unlock_requested"},
+    # Another workflow of the same session joins a compartment already released or open for that session.
+    {"trigger": "unlock_requested", "source": [C.UNLOCKED, C.OPEN], "dest": None,
+     "conditions": ["guard_grant", "guard_joinable"], "after": "on_unlock_requested"},
     {"trigger": "unlock_confirmed", "source": C.UNLOCKING, "dest": C.UNLOCKED},
     {"trigger": "unlock_failed", "source": C.UNLOCKING, "dest": C.JAMMED, "conditions": "is_jam",
      "after": "on_unlock_failed"},
     {"trigger": "unlock_failed", "source": C.UNLOCKING, "dest": C.FAULT, "after": "on_unlock_failed"},
     {"trigger": "opened", "source": [C.UNLOCKING, C.UNLOCKED], "dest": C.OPEN, "conditions": "is_grant_holder",
      "after": "on_opened"},
-    {"trigger": "opened", "source": [C.UNLOCKING, C.UNLOCKED, C.LOCKED, C.CLOSED, C.JAMMED, C.FAULT],
+    {"trigger": "opened", "source": [C.UNLOCKING, C.UNLOCKED, *SHUT_NOT_GRANTED, C.UNACCOUNTED],
      "dest": C.BREACHED, "after": "on_tamper"},
     {"trigger": "opened", "source": [C.OPEN, C.BREACHED], "dest": None},  # a repeated sensor edge
+    # Openings only the board's counter saw; the compartment reads shut now (or open again, for OPEN).
+    {"trigger": "opened_unseen", "source": [C.UNLOCKING, C.UNLOCKED], "dest": C.CLOSED,
+     "conditions": "is_grant_holder", "after": "on_opened_unseen"},
+    {"trigger": "opened_unseen", "source": [C.UNLOCKING, C.UNLOCKED, *SHUT_NOT_GRANTED], "dest": C.UNACCOUNTED,
+     "after": "on_tamper_unseen"},
+    {"trigger": "opened_unseen", "source": [C.BREACHED, C.UNACCOUNTED], "dest": None, "after": "on_tamper_unseen"},
+    {"trigger": "opened_unseen", "source": C.OPEN, "dest": None, "after": "on_reopened_unseen"},
     {"trigger": "closed", "source": C.OPEN, "dest": C.CLOSED, "after": "on_closed"},
     {"trigger": "closed", "source": C.BREACHED, "dest": C.UNACCOUNTED, "after": "on_closed"},
     {"trigger": "closed", "source": [C.CLOSED, C.UNACCOUNTED, C.LOCKED], "dest": None},  # a repeated edge
     {"trigger": "latched", "source": [C.CLOSED, C.UNLOCKED], "dest": C.LOCKED, "after": "on_latched"},
     {"trigger": "latched", "source": [C.LOCKED, C.UNACCOUNTED], "dest": None},
+    # The workflow a grant belongs to ended: the grant dies with it (an opening after this is tamper).
+    {"trigger": "revoke", "source": list(C), "dest": None, "after": "on_revoke"},
     {"trigger": "latch_failed", "source": C.CLOSED, "dest": C.FAULT, "after": "on_latch_failed"},
     {"trigger": "accounted_for", "source": C.UNACCOUNTED, "dest": C.CLOSED, "conditions": "guard_accountable",
      "after": "on_accounted_for"},
@@ -126,7 +144,9 @@ class Compartment(Workflow):
         self.id = compartment_id
         self.pocket_id = pocket_id
         self.cabinet = cabinet
-        self.grant: UnlockGrant | None = None
+        self.grants: dict[str, UnlockGrant] = {}  # workflow id -> its grant; all of one session and user
+        self.opened_by: str | None = None  # who holds it open (for the closing entry), once opened
+        self.last_holder: str | None = None  # who last had it open, until it latches (a latch failure names them)
         self.opened_at: datetime | None = None
         self.left_open_alarmed = False
 
@@ -146,6 +166,13 @@ class Compartment(Workflow):
 
     def opened(self, *, now: datetime, session: Session) -> Decision:
         return self.fire("opened", now=now, session=session)
+
+    def opened_unseen(self, *, now: datetime, session: Session, count: int, seen_by: str) -> Decision:
+        """``count`` openings the board counted that no sensor read saw; ``seen_by`` names the evidence."""
+        return self.fire("opened_unseen", now=now, session=session, count=count, seen_by=seen_by)
+
+    def revoke(self, *, now: datetime, workflow_id: str) -> Decision:
+        return self.fire("revoke", now=now, workflow_id=workflow_id)
 
     def closed(self, *, now: datetime) -> Decision:
         return self.fire("closed", now=now)
@@ -168,6 +195,18 @@ class Compartment(Workflow):
     @property
     def is_physically_open(self) -> bool:
         return self.state in (C.OPEN, C.BREACHED)
+
+    @property
+    def grant(self) -> UnlockGrant | None:
+        """The first grant held (for views); ``grants`` holds every one."""
+        return next(iter(self.grants.values()), None)
+
+    def holds_grant(self, workflow_id: str) -> bool:
+        return workflow_id in self.grants
+
+    @property
+    def workflow_ids(self) -> tuple[str, ...]:
+        return tuple(self.grants)
 
     # --- guards -------------------------------------------------------------------------------------------------
 
@@ -202,6 +241,18 @@ class Compartment(Workflow):
             )
         return True
 
+    def guard_joinable(self, event: EventData) -> bool:
+        grant: UnlockGrant = arg(event, "grant")
+        holders = {(g.session_id, g.user_id) for g in self.grants.values()}
+        if holders == {(grant.session_id, grant.user_id)}:
+            return True
+        what = "open" if self.state is C.OPEN else "released"
+        return self.refuse(
+            "compartment.busy",
+            f"{self.id} is {what} for another access; close it (it relocks) before it is opened for this one",
+            compartment=self.id,
+        )
+
     def _privileged(self, event: EventData, what: str) -> bool:
         user: User = arg(event, "user")
         if user.privileges & _SERVICE_PRIVILEGES and user.is_usable_at(now_of(event)):
@@ -231,11 +282,8 @@ class Compartment(Workflow):
 
     def is_grant_holder(self, event: EventData) -> bool:
         session: Session = arg(event, "session")
-        return (
-            self.grant is not None
-            and session.is_active
-            and session.session_id == self.grant.session_id
-            and session.active_user_id == self.grant.user_id
+        return session.is_active and any(
+            session.session_id == g.session_id and session.active_user_id == g.user_id for g in self.grants.values()
         )
 
     def is_left_open(self, event: EventData) -> bool:
@@ -245,7 +293,19 @@ class Compartment(Workflow):
     # --- callbacks ----------------------------------------------------------------------------------------------
 
     def _user(self) -> str | None:
-        return self.grant.user_id if self.grant is not None else None
+        if self.opened_by is not None:
+            return self.opened_by
+        grant = self.grant
+        return grant.user_id if grant is not None else self.last_holder
+
+    def _grant_details(self) -> dict[str, Any]:
+        grant = self.grant
+        return {
+            "compartment_id": self.id,
+            "purpose": grant.purpose if grant else None,
+            "workflow_id": grant.workflow_id if grant else None,
+            "workflow_ids": list(self.grants),
+        }
 
     def on_found_open(self, event: EventData) -> None:
         now = now_of(event)
@@ -253,7 +313,8 @@ class Compartment(Workflow):
         self.emit(OutcomeKind.FOUND_OPEN, now, pocket_id=self.pocket_id, details={"compartment_id": self.id})
 
     def on_unlock_requested(self, event: EventData) -> None:
-        self.grant = arg(event, "grant")
+        grant: UnlockGrant = arg(event, "grant")
+        self.grants[grant.workflow_id] = grant
 
     def on_unlock_failed(self, event: EventData) -> None:
         cause: UnlockFailure = arg(event, "cause")
@@ -263,21 +324,31 @@ class Compartment(Workflow):
             actor_id=self._user(),
             pocket_id=self.pocket_id,
             reason_code=cause.value,
-            details={"compartment_id": self.id},
+            details={**self._grant_details()},
         )
-        self.grant = None
+        self.grants.clear()
 
     def on_opened(self, event: EventData) -> None:
         now = now_of(event)
         self.opened_at, self.left_open_alarmed = now, False
-        assert self.grant is not None
-        self.emit(
-            OutcomeKind.DRAWER_OPENED,
-            now,
-            actor_id=self.grant.user_id,
-            pocket_id=self.pocket_id,
-            details={"compartment_id": self.id, "purpose": self.grant.purpose, "workflow_id": self.grant.workflow_id},
-        )
+        grant = self.grant
+        assert grant is not None
+        self.opened_by = self.last_holder = grant.user_id
+        self.emit(OutcomeKind.DRAWER_OPENED, now, actor_id=grant.user_id, pocket_id=self.pocket_id,
+                  details=self._grant_details())  # fmt: skip
+
+    def on_opened_unseen(self, event: EventData) -> None:
+        """Opened and closed again between two reads, by the one it was released to: both entries, marked."""
+        now = now_of(event)
+        grant = self.grant
+        assert grant is not None
+        seen = {"seen_by": arg(event, "seen_by"), "openings": arg(event, "count")}
+        self.emit(OutcomeKind.DRAWER_OPENED, now, actor_id=grant.user_id, pocket_id=self.pocket_id,
+                  details={**self._grant_details(), **seen})  # fmt: skip
+        self.emit(OutcomeKind.DRAWER_CLOSED, now, actor_id=grant.user_id, pocket_id=self.pocket_id,
+                  details={"compartment_id": self.id, **seen})  # fmt: skip
+        self.opened_at, self.opened_by = None, None
+        self.last_holder = grant.user_id  # it was open in their hands, until it latches
 
     def on_tamper(self, event: EventData) -> None:
         now = now_of(event)
@@ -289,9 +360,39 @@ class Compartment(Workflow):
             actor_id=session.active_user_id,
             pocket_id=self.pocket_id,
             reason_code="opened_without_unlock",
-            details={"compartment_id": self.id, "granted_to": self._user()},
+            details={"compartment_id": self.id, "granted_to": self._user(), "workflow_ids": list(self.grants)},
         )
-        self.grant = None
+        self.grants.clear()
+        self.opened_by = None
+
+    def on_tamper_unseen(self, event: EventData) -> None:
+        session: Session = arg(event, "session")
+        self.emit(
+            OutcomeKind.TAMPER,
+            now_of(event),
+            actor_id=session.active_user_id,
+            pocket_id=self.pocket_id,
+            reason_code="opened_without_unlock",
+            details={
+                "compartment_id": self.id,
+                "granted_to": self._user(),
+                "seen_by": arg(event, "seen_by"),
+                "openings": arg(event, "count"),
+            },
+        )
+        self.grants.clear()
+        self.opened_by, self.opened_at = None, None
+
+    def on_reopened_unseen(self, event: EventData) -> None:
+        """Open in both reads, but the counter says it was shut and opened again in between: on the record."""
+        self.emit(
+            OutcomeKind.DRAWER_OPENED,
+            now_of(event),
+            actor_id=self._user(),
+            pocket_id=self.pocket_id,
+            details={**self._grant_details(), "seen_by": arg(event, "seen_by"), "openings": arg(event, "count"),
+                     "reopened": True},
+        )  # fmt: skip
 
     def on_closed(self, event: EventData) -> None:
         self.emit(
@@ -302,9 +403,14 @@ class Compartment(Workflow):
             details={"compartment_id": self.id},
         )
         self.opened_at = None
+        self.opened_by = None
 
     def on_latched(self, event: EventData) -> None:
-        self.grant = None
+        self.grants.clear()
+        self.opened_by = self.last_holder = None
+
+    def on_revoke(self, event: EventData) -> None:
+        self.grants.pop(arg(event, "workflow_id"), None)
 
     def on_latch_failed(self, event: EventData) -> None:
         self.emit(
@@ -315,7 +421,8 @@ class Compartment(Workflow):
             reason_code="lock_not_engaged",
             details={"compartment_id": self.id},
         )
-        self.grant = None
+        self.grants.clear()
+        self.opened_by = None
 
     def on_accounted_for(self, event: EventData) -> None:
         user: User = arg(event, "user")

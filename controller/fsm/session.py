@@ -184,8 +184,8 @@ class Session(Workflow):
     def witness_cancel(self, *, now: datetime) -> Decision:
         return self.fire("witness_cancel", now=now)
 
-    def clear_lockout(self, *, now: datetime, admin: User, user_id: str) -> Decision:
-        return self.fire("clear_lockout", now=now, admin=admin, user_id=user_id)
+    def clear_lockout(self, *, now: datetime, admin: User, user_id: str, reason: str | None = None) -> Decision:
+        return self.fire("clear_lockout", now=now, admin=admin, user_id=user_id, reason=reason)
 
     @property
     def is_active(self) -> bool:
@@ -391,8 +391,20 @@ class Session(Workflow):
     def on_lockout_cleared(self, event: EventData) -> None:
         user_id: str = arg(event, "user_id")
         admin: User = arg(event, "admin")
-        self.lockouts.pop(user_id, None)
-        self.emit(OutcomeKind.LOCKOUT_CLEARED, now_of(event), actor_id=admin.id, details={"cleared_user_id": user_id})
+        before = self.lockouts.pop(user_id, None)
+        reason = arg(event, "reason")
+        self.emit(
+            OutcomeKind.LOCKOUT_CLEARED,
+            now_of(event),
+            actor_id=admin.id,
+            reason_code="cleared_by_administrator",
+            note=reason.strip() if isinstance(reason, str) and reason.strip() else None,
+            details={
+                "cleared_user_id": user_id,
+                "failures": before.failures if before else 0,
+                "was_locked": before is not None and before.locked_at is not None,
+            },
+        )
 
 
 class Sessions(MachinePool):

@@ -3,4 +3,6 @@
 
 from __future__ import annotations
 
-from controller.domain.machine_settings import FsmSettings as FsmSettings
+from controller.domain.machine_settings import FsmSettings
+
+__all__ = ["FsmSettings"]

@@ -115,3 +115,55 @@ def test_a_count_needs_distinct_pockets() -> None:
         Counts().start("C1", actor=TECH, kind=CountKind.CYCLE, lines=())
     with pytest.raises(ValueError, match="twice"):
         Counts().start("C2", actor=TECH, kind=CountKind.CYCLE, lines=(LINES[0], LINES[0]))
+
+
+# --- ending a count without its user (issue 12) ------------------------------------------------------------------
+
+THREE = (*LINES, CountLine("P-3", "fentanyl", 2))
+
+
+def test_abandon_raises_an_undocumented_access_per_pocket_opened_and_not_counted() -> None:
+    c = Counts().start("C1", actor=TECH, kind=CountKind.CYCLE, lines=THREE)
+    ok(c.begin(now=at(0)))
+    ok(c.pocket_opened(now=at(1), pocket_id="P-1", opened_seq=1))
+    ok(c.count_entered(now=at(2), pocket_id="P-1", count=10))
+    ok(c.pocket_opened(now=at(3), pocket_id="P-2", opened_seq=2))
+    d = ok(c.abandon(now=at(4), reason="logoff"))
+    assert d.state is C.STOPPED
+    assert d.kinds() == (OutcomeKind.UNDOCUMENTED_ACCESS, OutcomeKind.COUNT_ENTERED)
+    u, stop = d.outcomes
+    assert (u.pocket_id, u.item_id, u.actor_id, u.quantity_expected, u.reason_code) == (
+        "P-2", "lorazepam", "TECH1", 4, "undocumented_access",
+    )  # fmt: skip
+    assert (u.details["count_id"], u.details["ended_by"]) == ("C1", "logoff")
+    assert u.to_record().event_type is EventType.DISCREPANCY_RAISED
+    assert stop.reason_code == "count_stopped" and stop.details["not_counted"] == ["P-2", "P-3"]
+
+
+def test_abandon_also_raises_one_for_each_pocket_that_may_have_been_accessed() -> None:
+    c = Counts().start("C1", actor=TECH, kind=CountKind.CYCLE, lines=THREE)
+    ok(c.begin(now=at(0)))
+    ok(c.pocket_opened(now=at(1), pocket_id="P-1", opened_seq=1))
+    ok(c.count_entered(now=at(2), pocket_id="P-1", count=10))
+    ok(c.pocket_opened(now=at(3), pocket_id="P-2", opened_seq=2))
+    # P-1 was counted (no access to report), P-2 is opened anyway, P-9 is not on the count
+    d = ok(c.abandon(now=at(4), reason="controller_restarted", accessed=("P-3", "P-1", "P-2", "P-9")))
+    kinds = d.kinds()
+    assert kinds == (OutcomeKind.UNDOCUMENTED_ACCESS, OutcomeKind.UNDOCUMENTED_ACCESS, OutcomeKind.COUNT_ENTERED)
+    assert [o.pocket_id for o in d.outcomes[:2]] == ["P-2", "P-3"]  # in counting order, each once
+    assert all(o.details["ended_by"] == "controller_restarted" for o in d.outcomes[:2])
+
+
+def test_abandon_before_anything_was_opened_only_stops() -> None:
+    c = begun()
+    d = ok(c.abandon(now=at(1), reason="inactivity"))
+    assert d.state is C.STOPPED and d.kinds() == (OutcomeKind.COUNT_ENTERED,)
+    assert d.outcomes[0].details["not_counted"] == ["P-1", "P-2"]
+    refused(c.abandon(now=at(2), reason="inactivity"), "fsm.event_not_allowed")
+
+
+def test_abandon_of_a_count_not_yet_begun() -> None:
+    c = Counts().start("C1", actor=TECH, kind=CountKind.CYCLE, lines=LINES)
+    d = ok(c.abandon(now=at(1), reason="controller_restarted", accessed=("P-1",)))
+    assert d.state is C.STOPPED and d.kinds() == (OutcomeKind.UNDOCUMENTED_ACCESS, OutcomeKind.COUNT_ENTERED)
+    assert d.outcomes[0].pocket_id == "P-1"

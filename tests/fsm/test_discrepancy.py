@@ -13,7 +13,9 @@ from controller.domain.transactions import EventType
 from controller.domain.users import Role
 from controller.fsm.base import Outcome, OutcomeKind, WitnessSignature
 from controller.fsm.workflows.discrepancy import (
+    COUNT_MISMATCH,
     RESOLUTION_WITNESS,
+    UNDOCUMENTED_ACCESS,
     Discrepancies,
     Discrepancy,
     DiscrepancyReason,
@@ -185,3 +187,67 @@ def test_duplicate_id_is_a_bug() -> None:
     raise_one(pool=pool)
     with pytest.raises(ValueError, match="already exists"):
         raise_one(pool=pool)
+
+
+# --- undocumented access (issue 12) ------------------------------------------------------------------------------
+
+
+def undocumented(policy: Policy | None = None, *, controlled: bool = True) -> Discrepancy:
+    pool = Discrepancies(policy)
+    x = Discrepancy("U1", raised_at=T0, pocket_id="P-1", item_id="morphine", controlled=controlled, expected=10,
+                    counted=None, raised_by="NURSE1", policy=pool.policy, kind=UNDOCUMENTED_ACCESS,
+                    workflow_id="PULL-1")  # fmt: skip
+    return pool.adopt("U1", x)
+
+
+def test_kind_defaults_to_a_count_mismatch() -> None:
+    x = raise_one()
+    assert x.kind == COUNT_MISMATCH
+    d = ok(x.resolve(now=at(5), resolver=NURSE, signature=sign(), reason="miscount_current"))  # no count needed
+    assert d.outcomes[0].details["discrepancy_kind"] == "count_mismatch"
+    assert d.outcomes[0].details["counted_seq"] is None
+
+
+def test_an_undocumented_access_is_resolved_only_after_a_count() -> None:
+    x = undocumented()
+    assert x.counted is None and x.view().is_open
+    d = refused(x.resolve(now=at(5), resolver=NURSE, signature=sign(), reason="undocumented_removal"),
+                "workflow.count_required")  # fmt: skip
+    assert d.refusal is not None and d.refusal.context["pocket"] == "P-1"
+    assert x.resolver_id is None
+    d = ok(x.resolve(now=at(6), resolver=NURSE, signature=sign(), reason="undocumented_removal", counted_seq=88))
+    assert d.state is D.RESOLVED
+    o = d.outcomes[0]
+    assert (o.actor_id, o.witness_id, o.quantity_expected, o.quantity_actual) == ("NURSE1", "NURSE2", 10, None)
+    assert o.details["counted_seq"] == 88 and o.details["discrepancy_kind"] == "undocumented_access"
+    ok(x.review(now=at(7), reviewer=PHARM))
+
+
+def test_a_controlled_undocumented_access_always_needs_a_witness() -> None:
+    x = undocumented(Policy(witnessed_actions=frozenset()))
+    assert x.witness_required is True
+    refused(x.resolve(now=at(5), resolver=NURSE, signature=None, reason="miscount_previous", counted_seq=3),
+            "policy.witness_required")  # fmt: skip
+    refused(x.resolve(now=at(5), resolver=NURSE, signature=sign(witness="NURSE1"), reason="miscount_previous",
+                      counted_seq=3), "policy.witness_is_actor")  # fmt: skip
+    ok(x.resolve(now=at(5), resolver=NURSE, signature=sign(), reason="miscount_previous", counted_seq=3))
+
+
+def test_a_non_controlled_undocumented_access_follows_the_policy() -> None:
+    assert raise_one(Policy(witnessed_actions=frozenset())).witness_required is False
+    x = undocumented(Policy(witnessed_actions=frozenset()), controlled=False)
+    assert x.witness_required is False
+    refused(x.resolve(now=at(5), resolver=NURSE, signature=None, reason="miscount_previous"),
+            "workflow.count_required")  # fmt: skip
+    d = ok(x.resolve(now=at(5), resolver=NURSE, signature=None, reason="miscount_previous", counted_seq=3))
+    assert d.outcomes[0].witness_id is None
+    assert undocumented(controlled=False).witness_required is True  # the default policy lists the resolution
+
+
+def test_an_undocumented_access_escalates_like_any_other() -> None:
+    x = undocumented()
+    d = ok(x.tick(now=DEADLINE))
+    assert d.state is D.ESCALATED and d.outcomes[0].quantity_actual is None
+    assert d.outcomes[0].details["discrepancy_kind"] == "undocumented_access"
+    refused(x.resolve(now=DEADLINE, resolver=NURSE, signature=sign(), reason="unresolved_unknown"),
+            "workflow.count_required")  # fmt: skip

@@ -11,7 +11,18 @@ from controller.domain.policies import OverrideReason, Policy
 from controller.fsm.base import OutcomeKind, WitnessSignature
 from controller.fsm.session import Session, Sessions
 from controller.fsm.settings import FsmSettings
-from controller.fsm.workflows.pull import REMOVAL_WITNESS, Pull, PullItem, Pulls, PullState
+from controller.fsm.workflows.pull import (
+    AFTER_OPEN,
+    BEFORE_UNLOCK,
+    REMOVAL_WITNESS,
+    TERMINAL,
+    Pull,
+    PullItem,
+    PullRecord,
+    Pulls,
+    PullState,
+    recover_pull,
+)
 
 from .helpers import CEFAZOLIN, MORPHINE, NALOXONE, NURSE, T0, at, logged_in, ok, order, refused
 
@@ -148,7 +159,10 @@ def test_cancel_before_open(state_after: str) -> None:
     if state_after == "unlocking":
         ok(p.unlock_requested(now=at(2), session=s))
     d = ok(p.cancel(now=at(3)))
-    assert d.state is P.CANCELLED and d.outcomes == ()
+    assert d.state is P.CANCELLED and d.kinds() == (OutcomeKind.WORKFLOW_CANCELLED,)
+    (cancelled,) = d.outcomes
+    assert cancelled.reason_code == "cancelled_by_user" and cancelled.actor_id == "NURSE1"
+    assert cancelled.details["state_before"] == ("unlocking" if state_after == "unlocking" else "ready")
 
 
 def test_cancel_refused_after_open_then_close_and_account() -> None:
@@ -204,3 +218,204 @@ def test_witnessed_removal_when_configured() -> None:
     through_open(p, s)
     ok(p.take(now=at(7), quantity=1))
     assert ok(p.closed(now=at(8))).outcomes[0].witness_id == "NURSE2"
+
+
+# --- ending a pull without its user, and after a restart (issue 12) ---------------------------------------------
+
+WITNESSED = FsmSettings(removal_witness_schedules=frozenset({DeaSchedule.II}))
+
+
+def driven_to(state: PullState, *, override: bool = False) -> tuple[Pull, Session]:
+    """A witnessed, blind-counted morphine pull (expected on hand 7) brought to ``state`` the way the engine does;
+    with ``override`` an unprofiled override of naloxone (no count, no witness) instead."""
+    pool, s = setup(Policy(override_items=frozenset({"naloxone"})), WITNESSED)
+    p = pool.start("PULL-1", actor=NURSE, session_id=s.session_id)
+    signature = WitnessSignature("NURSE2", "NURSE1", REMOVAL_WITNESS, frozenset({"pin"}), at(3), s.session_id)
+    chosen = (item(NALOXONE, expected_on_hand=7, override_reason=OverrideReason.RESCUE) if override
+              else item(MORPHINE, order=order("O2", MORPHINE), expected_on_hand=7))  # fmt: skip
+    steps = {
+        P.STARTED: lambda: p.select_patient(now=T0, patient_id="MRN-1"),
+        P.PATIENT_SELECTED: lambda: p.select_item(now=at(1), item=chosen),
+        P.BLIND_COUNT: lambda: p.count_entered(now=at(2), count=7),
+        P.AWAITING_WITNESS: lambda: p.witness_signed(now=at(3), signature=signature),
+        P.READY: lambda: p.unlock_requested(now=at(4), session=s),
+        P.UNLOCKING: lambda: p.opened(now=at(5)),
+        P.OPEN: lambda: (
+            p.closed(now=at(6)) if state is P.CLOSED_UNACCOUNTED else p.take(now=at(6), quantity=2, lot_number="L1")
+        ),
+    }
+    while p.state is not state:
+        assert p.state in steps, (p.state, state)
+        ok(steps[p.state]())  # type: ignore[index]
+    return p, s
+
+
+def test_view_names_actor_and_session_and_never_the_expected_count() -> None:
+    for state in (P.STARTED, P.PATIENT_SELECTED, P.BLIND_COUNT, P.AWAITING_WITNESS, P.READY, P.UNLOCKING, P.OPEN,
+                  P.TAKEN, P.CLOSED_UNACCOUNTED):  # fmt: skip
+        p, s = driven_to(state)
+        view = p.view()
+        assert (view["actor_id"], view["session_id"], view["state"]) == ("NURSE1", s.session_id, state.value)
+        assert 7 not in view.values() and "expected" not in repr(view), view
+
+
+def test_unlock_expired_ends_the_pull_failed_with_a_cancel_entry() -> None:
+    p, _ = driven_to(P.UNLOCKING)
+    d = ok(p.unlock_expired(now=at(40)))
+    assert d.state is P.FAILED and d.kinds() == (OutcomeKind.WORKFLOW_CANCELLED,)
+    o = d.outcomes[0]
+    assert (o.reason_code, o.actor_id, o.pocket_id, o.item_id) == ("not_opened_in_time", "NURSE1", "P-1", "morphine")
+    assert o.details["pull_id"] == "PULL-1" and o.details["state_before"] == "unlocking"
+    assert o.to_record().event_type.value == "workflow.cancelled"
+    refused(p.opened(now=at(41)), "fsm.event_not_allowed")
+
+
+@pytest.mark.parametrize("state", BEFORE_UNLOCK, ids=lambda s: s.name)
+@pytest.mark.parametrize("accessed", [False, True])
+def test_abandon_before_unlock_is_a_cancellation(state: PullState, accessed: bool) -> None:
+    p, _ = driven_to(state)
+    d = ok(p.abandon(now=at(50), reason="logoff", accessed=accessed))
+    assert d.state is P.CANCELLED and d.kinds() == (OutcomeKind.WORKFLOW_CANCELLED,)
+    o = d.outcomes[0]
+    assert (o.reason_code, o.actor_id, o.details["state_before"]) == ("logoff", "NURSE1", state.value)
+    assert p.is_finished
+
+
+def test_abandon_while_unlocking_and_not_accessed_is_a_cancellation() -> None:
+    p, _ = driven_to(P.UNLOCKING)
+    d = ok(p.abandon(now=at(50), reason="inactivity", accessed=False))
+    assert d.state is P.CANCELLED and d.kinds() == (OutcomeKind.WORKFLOW_CANCELLED,)
+    assert d.outcomes[0].details["state_before"] == "unlocking"
+
+
+@pytest.mark.parametrize("state", [P.UNLOCKING, *AFTER_OPEN], ids=lambda s: s.name)
+def test_abandon_after_a_possible_access_is_an_undocumented_access(state: PullState) -> None:
+    p, _ = driven_to(state)
+    # an opened pull was accessed whatever the engine says; an unlocking one only when it says so
+    d = ok(p.abandon(now=at(50), reason="logoff", accessed=state is P.UNLOCKING))
+    assert d.state is P.UNDOCUMENTED and p.is_finished
+    taken = 2 if state is P.TAKEN else None
+    expected_kinds = (OutcomeKind.DOSE_REMOVED,) if taken else ()
+    assert d.kinds() == (*expected_kinds, OutcomeKind.UNDOCUMENTED_ACCESS)
+    u = d.outcomes[-1]
+    assert (u.actor_id, u.patient_id, u.item_id, u.pocket_id) == ("NURSE1", "MRN-1", "morphine", "P-1")
+    assert u.quantity_expected == 7 - (taken or 0) and u.reason_code == "undocumented_access"
+    assert (u.details["pull_id"], u.details["state_before"], u.details["ended_by"]) == ("PULL-1", state.value,
+                                                                                        "logoff")  # fmt: skip
+    assert u.details["taken_declared"] == taken
+    record = u.to_record()
+    assert (
+        record.event_type.value == "discrepancy.raised" and record.details["kind"] == "discrepancy.undocumented_access"
+    )
+
+
+def test_abandon_after_take_books_the_declared_take() -> None:
+    p, _ = driven_to(P.TAKEN)
+    d = ok(p.abandon(now=at(50), reason="shift_end", accessed=False))
+    removed, undocumented = d.outcomes
+    assert removed.kind is OutcomeKind.DOSE_REMOVED and undocumented.kind is OutcomeKind.UNDOCUMENTED_ACCESS
+    assert (removed.quantity_change, removed.quantity_actual, removed.lot_number) == (-2, 2, "L1")
+    assert (removed.witness_id, removed.order_id, removed.details["ended_by"]) == ("NURSE2", "O2", "shift_end")
+    assert removed.details["blind_count"] == 7 and removed.to_record().event_type.moves_stock
+    assert undocumented.quantity_expected == 5
+
+
+def test_abandon_after_an_override_take_books_the_removal_and_the_override() -> None:
+    p, _ = driven_to(P.TAKEN, override=True)
+    d = ok(p.abandon(now=at(50), reason="logoff", accessed=False))
+    assert d.kinds() == (OutcomeKind.DOSE_REMOVED, OutcomeKind.OVERRIDE, OutcomeKind.UNDOCUMENTED_ACCESS)
+    assert d.outcomes[0].details["override"] is True and d.outcomes[1].reason_code == "rescue"
+    assert d.outcomes[2].quantity_expected == 5
+
+
+@pytest.mark.parametrize("state", sorted(TERMINAL, key=lambda s: s.value), ids=lambda s: s.name)
+def test_a_finished_pull_cannot_be_abandoned(state: PullState) -> None:
+    pool, _ = setup()
+    p = pool.start("PULL-1", actor=NURSE, session_id=1)
+    pool.machine.set_state(state, p)
+    d = refused(p.abandon(now=at(1), reason="logoff", accessed=True), "fsm.event_not_allowed")
+    assert d.outcomes == ()
+
+
+def test_a_pocket_with_an_undocumented_access_is_blocked() -> None:
+    pool, s = setup(settings=FsmSettings(open_cs_discrepancy_blocks_pulls=False))
+    p = started(pool, s)
+    d = refused(p.select_item(now=at(1), item=item(order=order("O1", CEFAZOLIN), undocumented_access=True)),
+                "workflow.undocumented_access")  # fmt: skip
+    assert d.refusal is not None and d.refusal.context["pocket"] == "P-1" and p.item is None
+    ok(p.select_item(now=at(2), item=item(order=order("O1", CEFAZOLIN))))
+
+
+def record_of(p: Pull) -> PullRecord:
+    """The journal's copy of a live pull (what ``controller.engine`` writes at every step)."""
+    item, auth = p.item, p.authorisation
+    return PullRecord(
+        pull_id=p.id,
+        state=p.state,  # type: ignore[arg-type]
+        actor_id=p.actor.id,
+        session_id=p.session_id,
+        patient_id=p.patient_id,
+        order_id=item.order.id if item and item.order else None,
+        item_id=item.medication.id if item else None,
+        pocket_id=item.pocket_id if item else None,
+        expected_on_hand=item.expected_on_hand if item else None,
+        taken=p.taken,
+        lot_number=p.lot_number,
+        override=bool(auth and auth.is_override),
+        reason=auth.reason.value if auth and auth.reason else None,
+        blind_count=p.counted,
+        witness_id=p.signature.witness_id if p.signature else None,
+    )
+
+
+_FIELDS = ("kind", "actor_id", "witness_id", "patient_id", "order_id", "item_id", "pocket_id", "lot_number",
+           "quantity_expected", "quantity_actual", "quantity_change", "reason_code")  # fmt: skip
+LIVE = [s for s in P if s not in TERMINAL]
+
+
+@pytest.mark.parametrize("accessed", [False, True], ids=["not_accessed", "accessed"])
+@pytest.mark.parametrize(
+    ("state", "override"),
+    [(s, False) for s in LIVE] + [(s, True) for s in LIVE if s not in (P.BLIND_COUNT, P.AWAITING_WITNESS)],
+    ids=lambda v: getattr(v, "name", "override" if v else "ordered"),
+)
+def test_recover_pull_gives_what_abandon_gives(state: PullState, override: bool, accessed: bool) -> None:
+    p, _ = driven_to(state, override=override)
+    recovered = recover_pull(record_of(p), now=at(60), accessed=accessed)
+    assert p.state is state  # pure: the live pull is untouched
+    abandoned = ok(p.abandon(now=at(60), reason="controller_restarted", accessed=accessed)).outcomes
+    assert [o.kind for o in recovered] == [o.kind for o in abandoned]
+    for r, a in zip(recovered, abandoned, strict=True):
+        assert [getattr(r, f) for f in _FIELDS] == [getattr(a, f) for f in _FIELDS], r.kind
+        assert r.at == at(60)
+        for key in ("pull_id", "state_before", "ended_by", "taken_declared", "override", "blind_count"):
+            if key in a.details:
+                assert r.details[key] == a.details[key], (r.kind, key)
+        if r.kind is not OutcomeKind.OVERRIDE:
+            assert r.details["ended_by"] == "controller_restarted"
+
+
+@pytest.mark.parametrize(
+    ("state", "accessed", "kinds"),
+    [
+        (P.READY, True, (OutcomeKind.WORKFLOW_CANCELLED,)),
+        (P.UNLOCKING, False, (OutcomeKind.WORKFLOW_CANCELLED,)),
+        (P.UNLOCKING, True, (OutcomeKind.UNDOCUMENTED_ACCESS,)),
+        (P.OPEN, False, (OutcomeKind.UNDOCUMENTED_ACCESS,)),
+        (P.CLOSED_UNACCOUNTED, False, (OutcomeKind.UNDOCUMENTED_ACCESS,)),
+        (P.TAKEN, False, (OutcomeKind.DOSE_REMOVED, OutcomeKind.OVERRIDE, OutcomeKind.UNDOCUMENTED_ACCESS)),
+    ],
+)
+def test_recover_pull_from_a_bare_record(state: PullState, accessed: bool, kinds: tuple[OutcomeKind, ...]) -> None:
+    record = PullRecord("PULL-9", state, "NURSE1", 3, "MRN-1", None, "naloxone", "P-1", expected_on_hand=4,
+                        taken=1 if state is P.TAKEN else None, override=True, reason="rescue")  # fmt: skip
+    outcomes = recover_pull(record, now=at(1), accessed=accessed)
+    assert tuple(o.kind for o in outcomes) == kinds
+    last = outcomes[-1]
+    assert (last.pocket_id, last.actor_id, last.details["pull_id"], last.details["state_before"]) == (
+        "P-1", "NURSE1", "PULL-9", state.value,
+    )  # fmt: skip
+    if last.kind is OutcomeKind.UNDOCUMENTED_ACCESS:
+        assert last.quantity_expected == 4 - (record.taken or 0)
+    else:
+        assert last.reason_code == "controller_restarted"

@@ -174,5 +174,79 @@ def test_unload_of_controlled_stock_needs_no_source() -> None:
 def test_cancel_before_done() -> None:
     r = scanning()
     ok(r.scanned(now=at(2), scan=pkg()))
-    assert ok(r.cancel(now=at(3))).outcomes == ()
+    d = ok(r.cancel(now=at(3)))
+    assert d.state is S.CANCELLED and d.kinds() == (OutcomeKind.WORKFLOW_CANCELLED,)  # nothing is stocked
+    cancelled = d.outcomes[0]
+    assert (cancelled.reason_code, cancelled.actor_id, cancelled.pocket_id, cancelled.item_id) == (
+        "cancelled_by_user", "TECH1", "P-1", "cefazolin",
+    )  # fmt: skip
+    assert cancelled.details["scanned_not_stocked"] == 1 and cancelled.details["state_before"] == "scanning"
+    assert cancelled.details["restock_id"] == "RS1" and cancelled.details["restock_kind"] == "restock"
+    assert cancelled.to_record().event_type is EventType.WORKFLOW_CANCELLED
+    assert r.is_finished
     refused(r.finish(now=at(4)), "fsm.event_not_allowed")
+
+
+# --- ending a restock without its user (issue 12) ----------------------------------------------------------------
+
+
+def witnessed_pending() -> Restock:
+    policy = Policy(witnessed_actions=frozenset({WitnessedAction.CONTROLLED_RESTOCK}))
+    r = scanning(line(med=MORPHINE, source="vault:CII-1"), policy)
+    ok(r.scanned(now=at(2), scan=pkg(serial="S1")))
+    ok(r.finish(now=at(3)))
+    assert r.state is S.AWAITING_WITNESS
+    return r
+
+
+def at_state(state: RestockState) -> Restock:
+    if state is S.AWAITING_WITNESS:
+        return witnessed_pending()
+    r = Restocks().start("RS1", actor=TECH, line=line())
+    if state is not S.STARTED:
+        ok(r.begin(now=at(0)))
+    if state is S.SCANNING:
+        ok(r.count_entered(now=at(1), count=3))
+        ok(r.scanned(now=at(2), scan=pkg(quantity=2)))
+    assert r.state is state
+    return r
+
+
+LIVE = [S.STARTED, S.COUNT_BACK, S.SCANNING, S.AWAITING_WITNESS]
+
+
+@pytest.mark.parametrize("state", LIVE, ids=lambda s: s.name)
+def test_abandon_after_the_pocket_was_opened_is_an_undocumented_access(state: RestockState) -> None:
+    r = at_state(state)
+    scanned = len(r.packages)
+    d = ok(r.abandon(now=at(9), reason="logoff", accessed=True))
+    assert d.state is S.UNDOCUMENTED and d.kinds() == (OutcomeKind.UNDOCUMENTED_ACCESS,)  # nothing stocked
+    u = d.outcomes[0]
+    assert (u.actor_id, u.pocket_id, u.quantity_expected, u.reason_code) == ("TECH1", "P-1", 3,
+                                                                            "undocumented_access")  # fmt: skip
+    assert (u.details["restock_id"], u.details["ended_by"], u.details["state_before"]) == ("RS1", "logoff",
+                                                                                          state.value)  # fmt: skip
+    assert u.details["scanned_not_stocked"] == scanned
+    assert u.to_record().event_type is EventType.DISCREPANCY_RAISED
+    assert r.is_finished
+
+
+@pytest.mark.parametrize("state", LIVE, ids=lambda s: s.name)
+def test_abandon_without_an_access_is_a_cancellation(state: RestockState) -> None:
+    r = at_state(state)
+    d = ok(r.abandon(now=at(9), reason="inactivity", accessed=False))
+    assert d.state is S.CANCELLED and d.kinds() == (OutcomeKind.WORKFLOW_CANCELLED,)
+    o = d.outcomes[0]
+    assert (o.reason_code, o.details["state_before"], o.details["scanned_not_stocked"]) == (
+        "inactivity", state.value, len(r.packages),
+    )  # fmt: skip
+    assert r.is_finished
+
+
+def test_is_finished_only_at_the_end() -> None:
+    r = at_state(S.SCANNING)
+    assert not r.is_finished
+    ok(r.finish(now=at(3)))
+    assert r.state is S.DONE and r.is_finished
+    refused(r.abandon(now=at(4), reason="logoff", accessed=True), "fsm.event_not_allowed")
+    assert not at_state(S.AWAITING_WITNESS).is_finished

@@ -84,8 +84,62 @@ def test_controlled_return_without_policy_needs_no_witness() -> None:
 def test_cancel_before_deposit_only() -> None:
     r = start()
     ok(r.choose(now=at(1), quantity=1))
-    assert ok(r.cancel(now=at(2))).outcomes == ()
+    d = ok(r.cancel(now=at(2)))
+    assert d.state is R.CANCELLED and d.kinds() == (OutcomeKind.WORKFLOW_CANCELLED,)
+    cancelled = d.outcomes[0]
+    assert (cancelled.reason_code, cancelled.actor_id, cancelled.item_id, cancelled.pocket_id) == (
+        "cancelled_by_user", "NURSE1", "cefazolin", "BIN-1",
+    )  # fmt: skip
+    assert cancelled.details["return_id"] == "R1" and cancelled.details["pull_id"] == "PULL-1"
+    assert cancelled.details["state_before"] == "ready"
+    assert cancelled.to_record().event_type is EventType.WORKFLOW_CANCELLED
     r = start()
     ok(r.choose(now=at(1), quantity=1))
     ok(r.deposited(now=at(2)))
     refused(r.cancel(now=at(3)), "workflow.cancel_after_open")
+
+
+def test_cancel_while_awaiting_the_witness_is_recorded() -> None:
+    r = start(MORPHINE, policy=Policy(witnessed_actions=frozenset({WitnessedAction.CONTROLLED_RETURN})))
+    ok(r.choose(now=at(1), quantity=1))
+    d = ok(r.cancel(now=at(2)))
+    assert (
+        d.kinds() == (OutcomeKind.WORKFLOW_CANCELLED,) and d.outcomes[0].details["state_before"] == "awaiting_witness"
+    )
+
+
+# --- ending a return without its user (issue 12) -----------------------------------------------------------------
+
+
+def test_abandon_with_the_original_pocket_accessed_is_an_undocumented_access() -> None:
+    r = start()
+    ok(r.choose(now=at(1), quantity=1, destination=POCKET))
+    r.expected_on_hand = 6  # the engine notes the pocket's stock when it unlocks it
+    d = ok(r.abandon(now=at(2), reason="logoff", accessed=True))
+    assert d.state is R.UNDOCUMENTED and d.kinds() == (OutcomeKind.UNDOCUMENTED_ACCESS,)
+    u = d.outcomes[0]
+    assert (u.pocket_id, u.actor_id, u.item_id, u.patient_id, u.quantity_expected, u.reason_code) == (
+        "P-1", "NURSE1", "cefazolin", "MRN-1", 6, "undocumented_access",
+    )  # fmt: skip
+    assert (u.details["return_id"], u.details["ended_by"], u.details["state_before"], u.details["returning"]) == (
+        "R1", "logoff", "ready", 1,
+    )  # fmt: skip
+    assert u.to_record().event_type is EventType.DISCREPANCY_RAISED
+    refused(r.deposited(now=at(3)), "fsm.event_not_allowed")
+
+
+@pytest.mark.parametrize(
+    ("destination", "accessed"),
+    [(None, True), (None, False), (BIN, True), (BIN, False), (POCKET, False)],
+    ids=["started_accessed", "started", "bin_accessed", "bin", "pocket_not_accessed"],
+)
+def test_abandon_otherwise_is_a_cancellation(destination: ReturnDestination | None, accessed: bool) -> None:
+    r = start()
+    if destination is not None:
+        ok(r.choose(now=at(1), quantity=1, destination=destination))
+    d = ok(r.abandon(now=at(2), reason="inactivity", accessed=accessed))
+    assert d.state is R.CANCELLED and d.kinds() == (OutcomeKind.WORKFLOW_CANCELLED,)
+    o = d.outcomes[0]
+    assert o.reason_code == "inactivity" and o.details["state_before"] == ("started" if destination is None
+                                                                           else "ready")  # fmt: skip
+    assert o.pocket_id == (None if destination is None else r.target_pocket_id)

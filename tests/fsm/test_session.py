@@ -200,3 +200,52 @@ def test_witness_cancel_returns_to_the_actor_and_logoff_notes_the_open_step() ->
     d = ok(s.tick(now=at(63)))
     assert d.state is S.LOGGED_OUT
     assert d.outcomes[0].details["witness_step_open"] == "controlled_waste"
+
+
+# --- clearing a lockout (issue 12) ---------------------------------------------------------------------------------
+
+
+def test_clearing_a_lockout_records_the_reason_and_what_was_cleared() -> None:
+    s = new(FsmSettings(max_failed_logins=2, lockout_duration=None))
+    s.login(now=T0, credentials=wrong_pin(NURSE))
+    s.login(now=at(1), credentials=wrong_pin(NURSE))
+    assert s.lockout_of("NURSE1").is_locked(at(2))
+    d = ok(s.clear_lockout(now=at(2), admin=ADMIN, user_id="NURSE1", reason="  identity checked at the desk  "))
+    assert d.state is S.LOGGED_OUT and d.kinds() == (OutcomeKind.LOCKOUT_CLEARED,)
+    o = d.outcomes[0]
+    assert (o.actor_id, o.reason_code, o.note) == ("ADMIN1", "cleared_by_administrator", "identity checked at the desk")
+    assert o.details == {"cleared_user_id": "NURSE1", "failures": 2, "was_locked": True}
+    assert o.to_record().event_type.value == "session.lockout_cleared"
+    assert s.lockout_of("NURSE1").failures == 0
+    ok(s.login(now=at(3), credentials=pin(NURSE)))
+
+
+@pytest.mark.parametrize(("failures", "reason", "note"), [(0, None, None), (1, "   ", None), (3, "reset", "reset")])
+def test_clearing_a_user_who_is_not_locked(failures: int, reason: str | None, note: str | None) -> None:
+    s = new()
+    for i in range(failures):
+        s.login(now=at(i), credentials=wrong_pin(NURSE))
+    d = ok(s.clear_lockout(now=at(9), admin=ADMIN, user_id="NURSE1", reason=reason))
+    o = d.outcomes[0]
+    assert o.note == note and o.details["failures"] == failures and o.details["was_locked"] is False
+
+
+@pytest.mark.parametrize(
+    "admin",
+    [NURSE2, TECH, user("OLDADMIN", Role.ADMIN, active=False)],
+    ids=["nurse", "technician", "inactive_admin"],
+)
+def test_only_a_usable_administrator_clears_a_lockout(admin: object) -> None:
+    s = new(FsmSettings(max_failed_logins=1, lockout_duration=None))
+    s.login(now=T0, credentials=wrong_pin(NURSE))
+    d = refused(s.clear_lockout(now=at(1), admin=admin, user_id="NURSE1", reason="please"),  # type: ignore[arg-type]
+                "policy.privilege_missing")  # fmt: skip
+    assert d.outcomes == () and s.lockout_of("NURSE1").is_locked(at(1))
+
+
+def test_an_administrator_logged_in_may_clear_another_users_lockout() -> None:
+    s = new(FsmSettings(max_failed_logins=1, lockout_duration=None))
+    s.login(now=T0, credentials=wrong_pin(NURSE))
+    logged_in(s, ADMIN, at(1))
+    d = ok(s.clear_lockout(now=at(2), admin=ADMIN, user_id="NURSE1", reason="checked"))
+    assert d.state is S.AUTHENTICATED and s.active_user_id == "ADMIN1"

@@ -65,6 +65,9 @@ TRANSITIONS: tuple[dict[str, Any], ...] = (
     {"trigger": "count_entered", "source": C.COUNTING, "dest": None,
      "conditions": ["guard_line", "guard_opened", "guard_count"], "after": "on_count"},
     {"trigger": "stop", "source": [C.STARTED, C.COUNTING], "dest": C.STOPPED, "after": "on_stop"},
+    # Ended without its user (logoff, inactivity, a restart): a pocket opened for it and not counted is an
+    # undocumented access.
+    {"trigger": "abandon", "source": [C.STARTED, C.COUNTING], "dest": C.STOPPED, "after": ["on_abandon", "on_stop"]},
 )  # fmt: skip
 
 SPEC = MachineSpec(name="count", states=CountState, initial=C.STARTED, transitions=TRANSITIONS)
@@ -94,11 +97,22 @@ class Count(Workflow):
     def pocket_opened(self, *, now: datetime, pocket_id: str, opened_seq: int | None) -> Decision:
         return self.fire("pocket_opened", now=now, pocket_id=pocket_id, opened_seq=opened_seq)
 
-    def count_entered(self, *, now: datetime, pocket_id: str, count: int) -> Decision:
-        return self.fire("count_entered", now=now, pocket_id=pocket_id, count=count)
+    def count_entered(self, *, now: datetime, pocket_id: str, count: int, opened_seq: int | None = None) -> Decision:
+        """``opened_seq``: the entry of the pocket's opening, when it was not known as the pocket opened (the
+        opening and the step that saw it are recorded in one transaction)."""
+        return self.fire("count_entered", now=now, pocket_id=pocket_id, count=count, opened_seq=opened_seq)
 
     def stop(self, *, now: datetime) -> Decision:
         return self.fire("stop", now=now)
+
+    def abandon(self, *, now: datetime, reason: str, accessed: tuple[str, ...] = ()) -> Decision:
+        """``accessed``: pockets not opened as far as the sensors saw, but that may have been (the board cannot
+        tell after a restart)."""
+        return self.fire("abandon", now=now, reason=reason, accessed=accessed)
+
+    @property
+    def opened_not_counted(self) -> list[str]:
+        return [p for p in self.lines if p in self.opened and p not in self.counted]
 
     @property
     def remaining(self) -> list[str]:
@@ -197,6 +211,8 @@ class Count(Workflow):
         count: int = arg(event, "count")
         line = self.lines[pocket_id]
         self.counted[pocket_id] = count
+        if self.opened.get(pocket_id) is None:
+            self.opened[pocket_id] = arg(event, "opened_seq")
         fields: dict[str, Any] = {
             "actor_id": self.actor.id,
             "item_id": line.item_id,
@@ -210,6 +226,15 @@ class Count(Workflow):
         if count != line.expected:
             self.emit(OutcomeKind.DISCREPANCY_RAISED, now, **fields, reason_code=f"{self.kind.value}_mismatch",
                       details=details)  # fmt: skip
+
+    def on_abandon(self, event: EventData) -> None:
+        accessed = set(self.opened_not_counted) | {p for p in arg(event, "accessed") if p not in self.counted}
+        for pocket_id in (p for p in self.lines if p in accessed):
+            line = self.lines[pocket_id]
+            self.emit(OutcomeKind.UNDOCUMENTED_ACCESS, now_of(event), actor_id=self.actor.id, item_id=line.item_id,
+                      pocket_id=pocket_id, quantity_expected=line.expected, reason_code="undocumented_access",
+                      details={"count_id": self.id, "workflow_id": self.id, "workflow": "count",
+                               "ended_by": arg(event, "reason")})  # fmt: skip
 
     def on_stop(self, event: EventData) -> None:
         if not self.remaining:

@@ -8,6 +8,10 @@ people: a resolver holding ``RESOLVE_DISCREPANCY`` and a witness (a ``WitnessSig
 privilege; never the resolver or the witness); and ``discrepancy_blocks``, the pure answer to "does this user have
 an open controlled-substance discrepancy on this pocket" that the pull machine takes as ``open_cs_discrepancy``.
 
+An undocumented access (``kind`` ``undocumented_access``: a pocket was unlocked or opened and the access never
+closed out) has no count yet; it is resolved only once the pocket has been counted since it was raised
+(``counted_seq``, the engine reads it from the ledger), and for a controlled substance always with a witness.
+
 Not responsible for: raising it (the pull, count and restock machines emit ``DISCREPANCY_RAISED``; the engine opens
 a ``Discrepancy`` from that outcome with ``Discrepancies.open_from``, which records nothing again), adjusting stock
 (a count adjustment is the engine's, after review), DEA loss reports, or writing anything.
@@ -40,6 +44,8 @@ from controller.fsm.base import (
 )
 
 RESOLUTION_WITNESS = WitnessedAction.DISCREPANCY_RESOLUTION.value
+COUNT_MISMATCH = "count_mismatch"
+UNDOCUMENTED_ACCESS = "undocumented_access"
 
 
 class DiscrepancyState(Enum):
@@ -90,7 +96,7 @@ UNRESOLVED = [D.OPEN, D.ESCALATED]
 
 TRANSITIONS: tuple[dict[str, Any], ...] = (
     {"trigger": "resolve", "source": UNRESOLVED, "dest": D.RESOLVED,
-     "conditions": ["guard_resolver", "guard_reason", "guard_witness"], "after": "on_resolved"},
+     "conditions": ["guard_resolver", "guard_counted", "guard_reason", "guard_witness"], "after": "on_resolved"},
     {"trigger": "review", "source": D.RESOLVED, "dest": D.REVIEWED, "conditions": "guard_reviewer",
      "after": "on_reviewed"},
     {"trigger": "tick", "source": D.OPEN, "dest": D.ESCALATED, "conditions": "is_overdue", "after": "on_escalated"},
@@ -120,13 +126,17 @@ class Discrepancy(Workflow):
         item_id: str | None,
         controlled: bool,
         expected: int,
-        counted: int,
+        counted: int | None,
         raised_by: str | None,
         policy: Policy,
         involved: frozenset[str] = frozenset(),
         source: str | None = None,
+        kind: str = COUNT_MISMATCH,
+        workflow_id: str | None = None,
     ) -> None:
         super().__init__()
+        self.kind = kind
+        self.workflow_id = workflow_id
         self.id = discrepancy_id
         self.raised_at = raised_at
         self.pocket_id = pocket_id
@@ -155,8 +165,11 @@ class Discrepancy(Workflow):
         signature: WitnessSignature | None,
         reason: DiscrepancyReason | str | None,
         note: str | None = None,
+        counted_seq: int | None = None,
     ) -> Decision:
-        return self.fire("resolve", now=now, resolver=resolver, signature=signature, reason=reason, note=note)
+        """``counted_seq``: the ledger entry of a count of the pocket entered since this was raised, if any."""
+        return self.fire("resolve", now=now, resolver=resolver, signature=signature, reason=reason, note=note,
+                         counted_seq=counted_seq)  # fmt: skip
 
     def review(self, *, now: datetime, reviewer: User, note: str | None = None) -> Decision:
         return self.fire("review", now=now, reviewer=reviewer, note=note)
@@ -166,6 +179,8 @@ class Discrepancy(Workflow):
 
     @property
     def witness_required(self) -> bool:
+        if self.kind == UNDOCUMENTED_ACCESS and self.controlled:
+            return True  # a controlled substance accessed off the record: two people close it, whatever the policy
         return witness_required(self.policy, WitnessedAction.DISCREPANCY_RESOLUTION, None)
 
     def view(self) -> DiscrepancyView:
@@ -184,6 +199,17 @@ class Discrepancy(Workflow):
     def guard_resolver(self, event: EventData) -> bool:
         resolver: User = arg(event, "resolver")
         return _privileged(self, resolver, Privilege.RESOLVE_DISCREPANCY, now_of(event))
+
+    def guard_counted(self, event: EventData) -> bool:
+        if self.kind != UNDOCUMENTED_ACCESS or arg(event, "counted_seq") is not None:
+            return True
+        return self.refuse(
+            "workflow.count_required",
+            f"count {self.pocket_id} (blind) first: an undocumented access is resolved only after the pocket has "
+            "been counted",
+            discrepancy=self.id,
+            pocket=self.pocket_id,
+        )
 
     def guard_reason(self, event: EventData) -> bool:
         if _reason(arg(event, "reason")) is None:
@@ -235,6 +261,7 @@ class Discrepancy(Workflow):
             "raised_at": self.raised_at.isoformat(),
             "deadline": self.deadline.isoformat(),
             "controlled": self.controlled,
+            "discrepancy_kind": self.kind,
             **extra,
         }
 
@@ -265,7 +292,7 @@ class Discrepancy(Workflow):
             witness_id=self.witness_id,
             reason_code=self.reason.value,
             note=_note(arg(event, "note")),
-            details=self._details(late=self.escalated_at is not None),
+            details=self._details(late=self.escalated_at is not None, counted_seq=arg(event, "counted_seq")),
         )
 
     def on_reviewed(self, event: EventData) -> None:

@@ -8,7 +8,10 @@ privately and never appears in ``view()``; a mismatch raises a discrepancy and t
 ``stop_pull_on_count_mismatch``); an optional witness for configured schedules; issuing the ``UnlockGrant`` for
 the compartment; cancel only before the drawer opens; after it opens, the user must close it and account for
 what was taken (``take``, zero allowed); and the ``DOSE_REMOVED`` (plus ``OVERRIDE``) outcomes with actor,
-witness, patient, order, item and pocket.
+witness, patient, order, item and pocket. A pull that ends without being closed out (``abandon``: logoff,
+inactivity, shift end, a restart) after its pocket was opened, or may have been, ends ``undocumented``: a declared
+take is still booked, and an ``UNDOCUMENTED_ACCESS`` discrepancy names the pocket, the user and the pull; a pull
+ended before that, or cancelled, or whose unlock ran out unopened, leaves a ``WORKFLOW_CANCELLED`` entry.
 
 Not responsible for: drug search (``policies.search_medications``), choosing the lot (FEFO is the inventory's),
 the compartment's own state (``compartment.py``), the hardware, or writing anything.
@@ -16,7 +19,8 @@ the compartment's own state (``compartment.py``), the hardware, or writing anyth
 Events (all take ``now``): ``select_patient(patient_id)``, ``select_item(item)``, ``count_entered(count)``,
 ``witness_signed(signature)``, ``unlock_requested(session)``, ``unlock_failed``, ``opened``, ``take(quantity)``,
 ``closed``, ``cancel``, ``package_scanned(scan, quarantined)`` (the removed package, when
-``scan_removed_package`` is on: a wrong item, an expired or a quarantined lot is refused and recorded).
+``scan_removed_package`` is on: a wrong item, an expired or a quarantined lot is refused and recorded),
+``unlock_expired`` (the hold ran out unopened), ``abandon(reason, accessed)``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from controller.errors import SafetyError
 from controller.fsm.base import (
     Decision,
     MachineSpec,
+    Outcome,
     OutcomeKind,
     WitnessSignature,
     Workflow,
@@ -70,8 +75,9 @@ class PullState(Enum):
     CLOSED_UNACCOUNTED = "closed_unaccounted"  # closed before saying what was taken
     DONE = "done"
     CANCELLED = "cancelled"
-    FAILED = "failed"  # the compartment would not unlock; nothing was removed
+    FAILED = "failed"  # the compartment would not unlock, or was not opened in time; nothing was removed
     STOPPED = "stopped"  # blind count mismatch under a stopping policy; a discrepancy is open
+    UNDOCUMENTED = "undocumented"  # ended without being closed out after an access: a discrepancy is open
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +94,15 @@ class PullItem:
     override_reason: OverrideReason | None = None
     critical_override_mode: bool = False
     open_cs_discrepancy: bool = False  # this user has an open controlled-substance discrepancy on this pocket
+    undocumented_access: bool = False  # the pocket has an open undocumented access: blocked until counted
     allergy_conflicts: tuple[AllergyConflict, ...] = ()  # the patient's recorded allergies this item touches
     allergies_acknowledged: bool = False  # the user confirmed the allergy warning on screen
 
 
 P = PullState
-TERMINAL = frozenset({P.DONE, P.CANCELLED, P.FAILED, P.STOPPED})
-BEFORE_OPEN = [P.STARTED, P.PATIENT_SELECTED, P.BLIND_COUNT, P.AWAITING_WITNESS, P.READY, P.UNLOCKING]
+TERMINAL = frozenset({P.DONE, P.CANCELLED, P.FAILED, P.STOPPED, P.UNDOCUMENTED})
+BEFORE_UNLOCK = [P.STARTED, P.PATIENT_SELECTED, P.BLIND_COUNT, P.AWAITING_WITNESS, P.READY]
+BEFORE_OPEN = [*BEFORE_UNLOCK, P.UNLOCKING]
 AFTER_OPEN = [P.OPEN, P.TAKEN, P.CLOSED_UNACCOUNTED]
 
 TRANSITIONS: tuple[dict[str, Any], ...] = (
@@ -117,7 +125,8 @@ TRANSITIONS: tuple[dict[str, Any], ...] = (
     {"trigger": "unlock_requested", "source": P.READY, "dest": P.UNLOCKING, "conditions": "guard_session",
      "after": "on_unlock_requested"},
     {"trigger": "unlock_failed", "source": P.UNLOCKING, "dest": P.FAILED},
-    {"trigger": "opened", "source": P.UNLOCKING, "dest": P.OPEN},
+    {"trigger": "unlock_expired", "source": P.UNLOCKING, "dest": P.FAILED, "after": "on_expired"},
+    {"trigger": "opened", "source": P.UNLOCKING, "dest": P.OPEN, "after": "on_opened"},
     {"trigger": "package_scanned", "source": P.OPEN, "dest": P.OPEN, "conditions": "guard_package",
      "after": "on_package"},
     {"trigger": "take", "source": P.OPEN, "dest": P.TAKEN, "conditions": "guard_quantity", "after": "on_take"},
@@ -125,7 +134,12 @@ TRANSITIONS: tuple[dict[str, Any], ...] = (
      "after": ["on_take", "on_done"]},
     {"trigger": "closed", "source": P.OPEN, "dest": P.CLOSED_UNACCOUNTED},
     {"trigger": "closed", "source": P.TAKEN, "dest": P.DONE, "after": "on_done"},
-    {"trigger": "cancel", "source": BEFORE_OPEN, "dest": P.CANCELLED},
+    {"trigger": "cancel", "source": BEFORE_OPEN, "dest": P.CANCELLED, "after": "on_cancelled"},
+    {"trigger": "abandon", "source": BEFORE_UNLOCK, "dest": P.CANCELLED, "after": "on_cancelled"},
+    {"trigger": "abandon", "source": P.UNLOCKING, "dest": P.UNDOCUMENTED, "conditions": "was_accessed",
+     "after": "on_undocumented"},
+    {"trigger": "abandon", "source": P.UNLOCKING, "dest": P.CANCELLED, "after": "on_cancelled"},
+    {"trigger": "abandon", "source": AFTER_OPEN, "dest": P.UNDOCUMENTED, "after": "on_undocumented"},
 )  # fmt: skip
 
 SPEC = MachineSpec(
@@ -162,6 +176,8 @@ class Pull(Workflow):
         self.taken: int | None = None
         self.lot_number: str | None = None
         self.scanned: PackageScan | None = None  # the removed package, verified against the item
+        self.started_at: datetime | None = None  # the first step
+        self.opened_at: datetime | None = None  # when its pocket was opened
 
     # --- typed entry points -------------------------------------------------------------------------------------
 
@@ -196,7 +212,16 @@ class Pull(Workflow):
         return self.fire("closed", now=now)
 
     def cancel(self, *, now: datetime) -> Decision:
-        return self.fire("cancel", now=now)
+        return self.fire("cancel", now=now, reason="cancelled_by_user")
+
+    def unlock_expired(self, *, now: datetime) -> Decision:
+        return self.fire("unlock_expired", now=now)
+
+    def abandon(self, *, now: datetime, reason: str, accessed: bool) -> Decision:
+        """The pull ends without its user (``reason``: logoff, inactivity, shift_end, controller_restarted).
+        ``accessed``: for a pull still unlocking, whether its pocket may have been opened (the board cannot tell,
+        or its opening counter moved); a pull already opened was accessed whatever it says."""
+        return self.fire("abandon", now=now, reason=reason, accessed=accessed)
 
     @property
     def is_finished(self) -> bool:
@@ -212,6 +237,8 @@ class Pull(Workflow):
         return {
             "pull_id": self.id,
             "state": self.state.value,
+            "actor_id": self.actor.id,
+            "session_id": self.session_id,
             "patient_id": self.patient_id,
             "item_id": item.medication.id if item else None,
             "pocket_id": item.pocket_id if item else None,
@@ -245,6 +272,13 @@ class Pull(Workflow):
                 "policy.order_not_verified",
                 f"order {item.order.id} is for another patient",
                 order=item.order.id,
+            )
+        if item.undocumented_access:
+            return self.refuse(
+                "workflow.undocumented_access",
+                f"{item.pocket_id} was accessed without being closed out; it is blocked until someone counts it "
+                "(Count, then resolve the discrepancy)",
+                pocket=item.pocket_id,
             )
         if item.open_cs_discrepancy and self.settings.open_cs_discrepancy_blocks_pulls:
             return self.refuse(
@@ -356,6 +390,9 @@ class Pull(Workflow):
     def needs_witness(self, event: EventData) -> bool:
         return self.witness_required
 
+    def was_accessed(self, event: EventData) -> bool:
+        return bool(arg(event, "accessed"))
+
     def stops_on_mismatch(self, event: EventData) -> bool:
         assert self.item is not None
         return self.settings.stop_pull_on_count_mismatch and arg(event, "count") != self.item.expected_on_hand
@@ -374,6 +411,11 @@ class Pull(Workflow):
 
     def on_patient(self, event: EventData) -> None:
         self.patient_id = arg(event, "patient_id")
+        if self.started_at is None:
+            self.started_at = now_of(event)
+
+    def on_opened(self, event: EventData) -> None:
+        self.opened_at = now_of(event)
 
     def on_item(self, event: EventData) -> None:
         pass  # the guard stored the item and the authorisation once they passed
@@ -425,7 +467,47 @@ class Pull(Workflow):
         self.lot_number = arg(event, "lot_number")
 
     def on_done(self, event: EventData) -> None:
+        self._emit_removal(now_of(event))
+
+    def on_cancelled(self, event: EventData) -> None:
+        self.emit(
+            OutcomeKind.WORKFLOW_CANCELLED,
+            now_of(event),
+            **self._fields(),
+            reason_code=arg(event, "reason"),
+            details={"pull_id": self.id, "workflow": "pull", "state_before": self.state_before_event},
+        )
+
+    def on_expired(self, event: EventData) -> None:
+        self.emit(
+            OutcomeKind.WORKFLOW_CANCELLED,
+            now_of(event),
+            **self._fields(),
+            reason_code="not_opened_in_time",
+            details={"pull_id": self.id, "workflow": "pull", "state_before": "unlocking"},
+        )
+
+    def on_undocumented(self, event: EventData) -> None:
+        """The access is on record however it ended: a declared take is booked, and a discrepancy is raised that
+        blocks the pocket until it is counted."""
         now = now_of(event)
+        reason: str = arg(event, "reason")
+        before = self.state_before_event
+        if self.taken is not None:
+            self._emit_removal(now, ended_by=reason)
+        assert self.item is not None
+        expected = self.item.expected_on_hand - (self.taken or 0)
+        self.emit(
+            OutcomeKind.UNDOCUMENTED_ACCESS,
+            now,
+            **self._fields(),
+            quantity_expected=expected,
+            reason_code="undocumented_access",
+            details={"pull_id": self.id, "workflow": "pull", "state_before": before, "ended_by": reason,
+                     "taken_declared": self.taken},
+        )  # fmt: skip
+
+    def _emit_removal(self, now: datetime, *, ended_by: str | None = None) -> None:
         assert self.item is not None and self.authorisation is not None and self.taken is not None
         fields = self._fields()
         details: dict[str, Any] = {
@@ -434,6 +516,8 @@ class Pull(Workflow):
             "blind_count": self.counted,
             "session_id": self.session_id,
         }
+        if ended_by is not None:
+            details["ended_by"] = ended_by  # the drawer's closing was never seen: the declared take is booked
         if self.scanned is not None:
             scanned = self.scanned
             details["scanned"] = {"ndc": scanned.ndc, "lot": scanned.lot_number, "serial": scanned.serial}
@@ -512,3 +596,67 @@ class Pulls(WorkflowPool[Pull]):
             for p in self.by_id.values()
             if p is not excluding and p.session_id == session_id and not p.is_finished and p.patient_id is not None
         }
+
+
+# --- after a restart ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PullRecord:
+    """A pull as the journal kept it (``controller.engine`` writes it at every step), enough to end it after a
+    restart by the same rules as ``abandon``."""
+
+    pull_id: str
+    state: PullState
+    actor_id: str
+    session_id: int
+    patient_id: str | None
+    order_id: str | None
+    item_id: str | None
+    pocket_id: str | None
+    expected_on_hand: int | None = None
+    taken: int | None = None
+    lot_number: str | None = None
+    override: bool = False
+    reason: str | None = None  # the override reason code
+    blind_count: int | None = None
+    witness_id: str | None = None
+    scanned: dict[str, Any] | None = None
+
+
+def recover_pull(record: PullRecord, *, now: datetime, accessed: bool) -> tuple[Outcome, ...]:
+    """What a pull the controller lost to a restart leaves on the record. A pocket unlocked (``accessed``: the
+    board counted an opening, or cannot tell) or opened and not closed out is an undocumented access, a declared
+    take is booked; anything earlier is a cancellation."""
+    fields: dict[str, Any] = {
+        "actor_id": record.actor_id,
+        "patient_id": record.patient_id,
+        "order_id": record.order_id,
+        "item_id": record.item_id,
+        "pocket_id": record.pocket_id,
+    }
+    base = {"pull_id": record.pull_id, "workflow": "pull", "state_before": record.state.value,
+            "ended_by": "controller_restarted"}  # fmt: skip
+    undocumented = record.state in AFTER_OPEN or (record.state is P.UNLOCKING and accessed)
+    if record.pocket_id is None or not undocumented:
+        return (Outcome(OutcomeKind.WORKFLOW_CANCELLED, now, **fields, reason_code="controller_restarted",
+                        details=base),)  # fmt: skip
+    outcomes: list[Outcome] = []
+    if record.state is P.TAKEN and record.taken is not None:
+        details: dict[str, Any] = {"pull_id": record.pull_id, "override": record.override,
+                                   "blind_count": record.blind_count, "session_id": record.session_id,
+                                   "ended_by": "controller_restarted"}  # fmt: skip
+        if record.scanned:
+            details["scanned"] = record.scanned
+        outcomes.append(Outcome(OutcomeKind.DOSE_REMOVED, now, **fields, witness_id=record.witness_id,
+                                lot_number=record.lot_number, quantity_change=-record.taken,
+                                quantity_actual=record.taken, reason_code=record.reason, details=details))  # fmt: skip
+        if record.override and record.taken > 0:
+            outcomes.append(Outcome(OutcomeKind.OVERRIDE, now, **fields, witness_id=record.witness_id,
+                                    quantity_actual=record.taken, reason_code=record.reason or "critical_override",
+                                    details={"pull_id": record.pull_id, "review": "pharmacist"}))  # fmt: skip
+    expected = (record.expected_on_hand or 0) - (record.taken or 0)
+    outcomes.append(Outcome(OutcomeKind.UNDOCUMENTED_ACCESS, now, **fields, quantity_expected=expected,
+                            reason_code="undocumented_access",
+                            details={**base, "taken_declared": record.taken}))  # fmt: skip
+    return tuple(outcomes)

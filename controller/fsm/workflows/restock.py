@@ -52,6 +52,7 @@ class RestockState(Enum):
     AWAITING_WITNESS = "awaiting_witness"
     DONE = "done"
     CANCELLED = "cancelled"
+    UNDOCUMENTED = "undocumented"  # its pocket was opened (or may have been) and the restock never finished
 
 
 class RestockKind(StrEnum):
@@ -112,7 +113,12 @@ TRANSITIONS: tuple[dict[str, Any], ...] = (
     {"trigger": "finish", "source": S.SCANNING, "dest": S.DONE, "conditions": "guard_packages", "after": "on_done"},
     {"trigger": "witness_signed", "source": S.AWAITING_WITNESS, "dest": S.DONE, "conditions": "guard_signature",
      "after": ["on_signed", "on_done"]},
-    {"trigger": "cancel", "source": BEFORE_DONE, "dest": S.CANCELLED},
+    {"trigger": "cancel", "source": BEFORE_DONE, "dest": S.CANCELLED, "after": "on_cancelled"},
+    # Ended without its user (logoff, inactivity, a restart): nothing scanned is stocked; an opened pocket is an
+    # undocumented access.
+    {"trigger": "abandon", "source": BEFORE_DONE, "dest": S.UNDOCUMENTED, "conditions": "was_accessed",
+     "after": "on_undocumented"},
+    {"trigger": "abandon", "source": BEFORE_DONE, "dest": S.CANCELLED, "after": "on_cancelled"},
 )  # fmt: skip
 
 SPEC = MachineSpec(name="restock", states=RestockState, initial=S.STARTED, transitions=TRANSITIONS)
@@ -152,7 +158,14 @@ class Restock(Workflow):
         return self.fire("witness_signed", now=now, signature=signature)
 
     def cancel(self, *, now: datetime) -> Decision:
-        return self.fire("cancel", now=now)
+        return self.fire("cancel", now=now, reason="cancelled_by_user")
+
+    def abandon(self, *, now: datetime, reason: str, accessed: bool) -> Decision:
+        return self.fire("abandon", now=now, reason=reason, accessed=accessed)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in (S.DONE, S.CANCELLED, S.UNDOCUMENTED)
 
     @property
     def witness_required(self) -> bool:
@@ -274,6 +287,9 @@ class Restock(Workflow):
     def needs_witness(self, event: EventData) -> bool:
         return self.witness_required
 
+    def was_accessed(self, event: EventData) -> bool:
+        return bool(arg(event, "accessed"))
+
     # --- callbacks ----------------------------------------------------------------------------------------------
 
     def _fields(self) -> dict[str, Any]:
@@ -312,6 +328,19 @@ class Restock(Workflow):
 
     def on_signed(self, event: EventData) -> None:
         self.signature = arg(event, "signature")
+
+    def on_cancelled(self, event: EventData) -> None:
+        self.emit(OutcomeKind.WORKFLOW_CANCELLED, now_of(event), **self._fields(), reason_code=arg(event, "reason"),
+                  details={"restock_id": self.id, "workflow": "restock", "restock_kind": self.line.kind.value,
+                           "state_before": self.state_before_event,
+                           "scanned_not_stocked": len(self.packages)})  # fmt: skip
+
+    def on_undocumented(self, event: EventData) -> None:
+        self.emit(OutcomeKind.UNDOCUMENTED_ACCESS, now_of(event), **self._fields(),
+                  quantity_expected=self.line.expected_on_hand, reason_code="undocumented_access",
+                  details={"restock_id": self.id, "workflow_id": self.id, "workflow": "restock",
+                           "restock_kind": self.line.kind.value, "state_before": self.state_before_event,
+                           "ended_by": arg(event, "reason"), "scanned_not_stocked": len(self.packages)})  # fmt: skip
 
     def on_done(self, event: EventData) -> None:
         now = now_of(event)

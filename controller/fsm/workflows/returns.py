@@ -46,6 +46,7 @@ class ReturnState(Enum):
     READY = "ready"  # destination chosen (and witnessed): the engine opens the bin or pocket
     DONE = "done"
     CANCELLED = "cancelled"
+    UNDOCUMENTED = "undocumented"  # its pocket was unlocked (and maybe opened) and the return never confirmed
 
 
 class ReturnDestination(StrEnum):
@@ -79,7 +80,11 @@ TRANSITIONS: tuple[dict[str, Any], ...] = (
     {"trigger": "witness_signed", "source": R.AWAITING_WITNESS, "dest": R.READY, "conditions": "guard_signature",
      "after": "on_signed"},
     {"trigger": "deposited", "source": R.READY, "dest": R.DONE, "after": "on_deposited"},
-    {"trigger": "cancel", "source": BEFORE_DEPOSIT, "dest": R.CANCELLED},
+    {"trigger": "cancel", "source": BEFORE_DEPOSIT, "dest": R.CANCELLED, "after": "on_cancelled"},
+    # The user's session ended (or the controller restarted) with the pocket unlocked for the return.
+    {"trigger": "abandon", "source": R.READY, "dest": R.UNDOCUMENTED, "conditions": "was_accessed",
+     "after": "on_undocumented"},
+    {"trigger": "abandon", "source": [R.STARTED, R.READY], "dest": R.CANCELLED, "after": "on_cancelled"},
 )  # fmt: skip
 
 SPEC = MachineSpec(
@@ -106,6 +111,7 @@ class Return(Workflow):
         self.destination: ReturnDestination | None = None
         self.quantity: int | None = None
         self.signature: WitnessSignature | None = None
+        self.expected_on_hand: int | None = None  # the pocket's stock when it was unlocked for the return
 
     # --- typed entry points -------------------------------------------------------------------------------------
 
@@ -121,7 +127,11 @@ class Return(Workflow):
         return self.fire("deposited", now=now)
 
     def cancel(self, *, now: datetime) -> Decision:
-        return self.fire("cancel", now=now)
+        return self.fire("cancel", now=now, reason="cancelled_by_user")
+
+    def abandon(self, *, now: datetime, reason: str, accessed: bool) -> Decision:
+        """Ended without its user; ``accessed``: its pocket was opened, or may have been (the board cannot tell)."""
+        return self.fire("abandon", now=now, reason=reason, accessed=accessed, expected=self.expected_on_hand)
 
     @property
     def witness_required(self) -> bool:
@@ -187,6 +197,9 @@ class Return(Workflow):
     def needs_witness(self, event: EventData) -> bool:
         return self.witness_required
 
+    def was_accessed(self, event: EventData) -> bool:
+        return self.destination is ReturnDestination.ORIGINAL_POCKET and bool(arg(event, "accessed"))
+
     # --- callbacks ----------------------------------------------------------------------------------------------
 
     def on_choose(self, event: EventData) -> None:
@@ -195,6 +208,38 @@ class Return(Workflow):
 
     def on_signed(self, event: EventData) -> None:
         self.signature = arg(event, "signature")
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "actor_id": self.actor.id,
+            "patient_id": self.item.patient_id,
+            "order_id": self.item.order_id,
+            "item_id": self.item.medication.id,
+        }
+
+    def on_cancelled(self, event: EventData) -> None:
+        self.emit(
+            OutcomeKind.WORKFLOW_CANCELLED,
+            now_of(event),
+            **self._fields(),
+            pocket_id=self.target_pocket_id,
+            reason_code=arg(event, "reason"),
+            details={"return_id": self.id, "pull_id": self.item.pull_id, "workflow": "return",
+                     "state_before": self.state_before_event},
+        )  # fmt: skip
+
+    def on_undocumented(self, event: EventData) -> None:
+        self.emit(
+            OutcomeKind.UNDOCUMENTED_ACCESS,
+            now_of(event),
+            **self._fields(),
+            pocket_id=self.item.origin_pocket_id,
+            quantity_expected=arg(event, "expected"),
+            reason_code="undocumented_access",
+            details={"return_id": self.id, "pull_id": self.item.pull_id, "workflow_id": self.id,
+                     "workflow": "return", "state_before": self.state_before_event,
+                     "ended_by": arg(event, "reason"), "returning": self.quantity},
+        )  # fmt: skip
 
     def on_deposited(self, event: EventData) -> None:
         assert self.quantity is not None and self.destination is not None
