@@ -14,13 +14,13 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from controller.engine.commands import CommandResult
-from controller.engine.package_scan import PackageReading, read_package
-from controller.engine.restock import device_missing, read_scan
+from controller.engine.package_check import PackageReading, read_package
+from controller.errors import CommunicationError, ConfigurationError, ControllerError
 from controller.hardware.camera.interface import Camera
 from controller.hardware.scanner.interface import Scanner
 from controller.vision.decode import decode
 from controller.vision.images import from_frame_bytes
+from firmware_protocols.scanner import Scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +34,14 @@ class PackageReader:
         self.scanner = scanner
         self.camera = camera
 
-    async def read(self, *, by_camera: bool, timeout_s: float) -> PackageRead | CommandResult:
+    async def read(self, *, by_camera: bool, timeout_s: float) -> PackageRead:
+        """One package's reading; raises ``engine.device_missing`` or the device's error."""
         if by_camera:
             if self.camera is None:
-                return device_missing("camera")
+                raise device_missing("camera")
             return await self._from_camera(self.camera, timeout_s)
         if self.scanner is None:
-            return device_missing("scanner")
+            raise device_missing("scanner")
         scan = await read_scan(self.scanner, timeout_s)
         return PackageRead(read_package(scan), {"device": "scanner", "symbology": scan.symbology_id})
 
@@ -50,3 +51,16 @@ class PackageReader:
         result = await asyncio.to_thread(decode, image)
         source = {"device": "camera", "frame": frame.sequence, "passes": list(result.passes)}
         return PackageRead(PackageReading.from_symbols(result.symbols), source)
+
+
+async def read_scan(scanner: Scanner, timeout_s: float) -> Scan:
+    """The next scan, bounded (the driver raises ``comm.timeout``; this is the belt to its braces)."""
+    try:
+        async with asyncio.timeout(timeout_s + 1.0):
+            return await scanner.next_scan(timeout_s)
+    except TimeoutError as exc:
+        raise CommunicationError("comm.timeout", f"no scan within {timeout_s} s") from exc
+
+
+def device_missing(what: str) -> ControllerError:
+    return ConfigurationError("engine.device_missing", f"this cabinet has no {what} connected", device=what)

@@ -3,12 +3,12 @@
 Responsible for: ``engine.restore()`` first (the compartments rebuilt from the sensors before anything else),
 then, side by side until stopped: the watchdog heartbeat (``Heartbeat``); the sensor poller (``BoardPoller``),
 every snapshot of which goes to ``engine.handle_snapshot`` (a tamper, a close or a latch is seen without anyone
-calling ``poll()``); and a periodic ``Tick`` (inactivity logoff, left-open alarm, escalations) followed by the
-refrigerator check on the latest snapshot's environment block. Device errors never stop it: a failed read is
-counted and logged and the next one is tried; a board fault bit that rises (watchdog expired, board restarted,
-over-current ...) becomes a ledger entry, and the two that only say "it happened" (``watchdog_expired``,
-``rebooted``) are acknowledged once recorded, since the board has already relocked everything and the engine
-follows the sensors, so the cabinet can unlock again.
+calling ``poll()``) and whose fault bits are reported (``ReportBoardFaults``: a rising bit is a ledger entry; the
+two that only say "it happened" are acknowledged on the board once recorded); and a periodic ``Tick``
+(inactivity logoff, left-open alarm, escalations, shift end) followed by the refrigerator check
+(``CheckRefrigerator``) on the latest snapshot's environment block. Everything that records or moves a latch goes
+through the engine, under its lock. Device errors never stop it: a failed read is counted and logged and the next
+one is tried.
 
 Not responsible for: any rule (the engine and its machines decide), choosing the board (``controller.bootstrap``),
 or locking anything on the way out: stopping cancels the tasks and leaves the board as it is (its watchdog relocks
@@ -20,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from controller.domain.transactions import EventType, LedgerRecord
-from controller.engine.commands import CommandResult, Tick
+from controller.engine.commands.cabinet import ReportBoardFaults
+from controller.engine.commands.pharmacy import CheckRefrigerator
+from controller.engine.commands.session import Tick
+from controller.engine.results import CommandResult
 from controller.errors import ControllerError
 from controller.fsm.compartment import CompartmentState
 from controller.hardware.heartbeat import Heartbeat
@@ -35,9 +37,6 @@ if TYPE_CHECKING:
     from controller.engine.cabinet import CabinetEngine
 
 log = logging.getLogger(__name__)
-
-# Latched bits that only report that something happened; the board has already relocked everything.
-ACKNOWLEDGED_ONCE_RECORDED = frozenset({"watchdog_expired", "rebooted"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,23 +56,23 @@ class _StampedSource:
 
     async def snapshot(self) -> StampedSnapshot:
         actuations = self._engine.actuations
-        return StampedSnapshot(actuations, await self._engine.board.snapshot())
+        return StampedSnapshot(actuations, await self._engine.ctx.devices.board.snapshot())
 
 
 @dataclass
 class RunnerHealth:
     """What the loop has seen, for status pages and tests."""
 
-    restored: CommandResult | None = None
+    restored: CommandResult[Any] | None = None
     snapshots: int = 0  # applied to the engine
     stale: int = 0  # read before the engine's own last actuation: dropped
     poll_failures: int = 0
     last_poll_error: ControllerError | None = None
     refusals: int = 0  # snapshots the engine could not fully record (e.g. the store refused a removal)
-    last_refusal: CommandResult | None = None
+    last_refusal: CommandResult[Any] | None = None
     ticks: int = 0
-    last_tick: CommandResult | None = None
-    last_environment: CommandResult | None = None
+    last_tick: CommandResult[Any] | None = None
+    last_environment: CommandResult[Any] | None = None
     board_faults: list[str] = field(default_factory=list)  # every fault bit seen rising, in order
     bugs: int = 0  # exceptions out of the engine: logged, and the loop goes on
 
@@ -94,16 +93,17 @@ class CabinetRunner:
             raise ValueError("the tick period must be positive")
         self.engine = engine
         self.tick_period_s = tick_period_s
+        io_timeout_s = engine.ctx.actuator.io_timeout_s
         self.poller: BoardPoller[StampedSnapshot] = BoardPoller(
-            _StampedSource(engine), period_s=poll_period_s, read_timeout_s=engine.io_timeout_s
+            _StampedSource(engine), period_s=poll_period_s, read_timeout_s=io_timeout_s
         )
-        self.heartbeat = Heartbeat(engine.board, watchdog_timeout_ms=watchdog_timeout_ms, period_s=heartbeat_period_s)
+        self.heartbeat = Heartbeat(
+            engine.ctx.devices.board, watchdog_timeout_ms=watchdog_timeout_ms, period_s=heartbeat_period_s
+        )
         self.health = RunnerHealth()
         self._heartbeat_started = False
         self._tasks: list[asyncio.Task[None]] = []  # flat, no nesting: each is cancelled and awaited on its own
         self._environment: EnvironmentReading | None = None  # from the latest snapshot not yet checked
-        self._faults_seen: frozenset[str] = frozenset()
-        self._acknowledged: set[str] = set()
 
     async def __aenter__(self) -> CabinetRunner:
         await self.start()
@@ -148,7 +148,7 @@ class CabinetRunner:
         self.health.ticks += 1
         environment, self._environment = self._environment, None
         if environment is not None:  # only a fresh reading: a dead link must not extend an excursion
-            self.health.last_environment = await self.engine.pharmacy.quarantine.check_environment(environment)
+            self.health.last_environment = await self.engine.execute(CheckRefrigerator(environment.temperature_c))
 
     # --- tasks ------------------------------------------------------------------------------------------------
 
@@ -209,44 +209,17 @@ class CabinetRunner:
         await self._watch_board_faults(stamped.snapshot)
 
     def _unrestored(self) -> bool:
-        return any(c.state is CompartmentState.UNKNOWN for c in self.engine.compartments.by_id.values())
+        return any(c.state is CompartmentState.UNKNOWN for c in self.engine.ctx.compartments.by_id.values())
 
     async def _watch_board_faults(self, snapshot: BoardSnapshot) -> None:
-        faults = snapshot.faults
-        risen = sorted(faults - self._faults_seen)
-        self._acknowledged &= faults  # a bit that cleared may rise again later
-        self._faults_seen = faults
-        if risen:
-            self._record_board_faults(risen, snapshot)
-        pending = (faults & ACKNOWLEDGED_ONCE_RECORDED) - self._acknowledged
-        if pending:
-            await self._acknowledge(pending)
-
-    def _record_board_faults(self, risen: list[str], snapshot: BoardSnapshot) -> None:
-        e = self.engine
-        self.health.board_faults.extend(risen)
-        for name in risen:
-            log.warning("I/O board fault: %s", name)
-        with e.db.write() as session:
-            for name in risen:
-                e.ledger.append(
-                    session,
-                    LedgerRecord(
-                        event_type=EventType.DEVICE_FAULT,
-                        reason_code=name,
-                        device_state={"faults": sorted(snapshot.faults), "heartbeat": snapshot.heartbeat},
-                        details={"kind": "board.fault", "fault": name, "occurred_at": e.clock.now().isoformat()},
-                    ),
-                )
-
-    async def _acknowledge(self, names: frozenset[str]) -> None:
-        board = self.engine.board
-        try:
-            async with asyncio.timeout(self.engine.io_timeout_s):
-                if "rebooted" in names:  # the restart also reset the board's watchdog timeout to its default
-                    await board.set_watchdog_timeout(self.heartbeat.watchdog_timeout_ms)
-                await board.acknowledge_faults(names)
-        except (ControllerError, TimeoutError) as error:
-            log.warning("acknowledging %s failed (%s); tried again on the next snapshot", sorted(names), error)
-            return
-        self._acknowledged |= names
+        reported = await self.engine.execute(
+            ReportBoardFaults(
+                snapshot.faults,
+                {"faults": sorted(snapshot.faults), "heartbeat": snapshot.heartbeat},
+                watchdog_timeout_ms=self.heartbeat.watchdog_timeout_ms,
+            )
+        )
+        if reported.payload is not None and reported.payload.recorded:
+            self.health.board_faults.extend(reported.payload.recorded)
+            for name in reported.payload.recorded:
+                log.warning("I/O board fault: %s", name)

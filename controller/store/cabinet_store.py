@@ -69,6 +69,9 @@ class CabinetReader:
     def medication(self, item_id: str) -> Medication | None:
         return state.get_medication(self._session, item_id)
 
+    def formulary(self) -> list[Medication]:
+        return repo.list_medications(self._session)
+
     def medication_by_ndc(self, ndc10_digits: str) -> Medication | None:
         return repo.medication_by_ndc_digits(self._session, ndc10_digits)
 
@@ -177,7 +180,9 @@ class CabinetReader:
     def owed_wastes(self) -> list[PendingWaste]:
         return state.owed_wastes(self._session, self.cabinet_id)
 
-    def override_reviews(self, *, status: str | None = state.OPEN, review_id: int | None = None) -> list[OverrideReview]:
+    def override_reviews(
+        self, *, status: str | None = state.OPEN, review_id: int | None = None
+    ) -> list[OverrideReview]:
         return state.override_reviews(self._session, self.cabinet_id, status=status, review_id=review_id)
 
     def removal(self, pull_id: str) -> Removal | None:
@@ -198,6 +203,22 @@ class CabinetReader:
             .limit(1)
         ).scalar()
         return int(json.loads(body)["details"].get("session_id", 0)) if body else 0
+
+    def opening_seq(self, compartment_id: str, workflow_id: str, *, within: int = 200) -> int | None:
+        """The seq of the newest ``drawer.opened`` entry of ``compartment_id`` made under ``workflow_id``'s grant,
+        looking back at most ``within`` openings of this cabinet (None if there is none)."""
+        rows = self._session.execute(
+            select(LedgerEntryRow.seq, LedgerEntryRow.body)
+            .where(LedgerEntryRow.cabinet_id == self.cabinet_id)
+            .where(LedgerEntryRow.event_type == EventType.DRAWER_OPENED.value)
+            .order_by(LedgerEntryRow.seq.desc())
+            .limit(within)
+        ).all()
+        for seq, body in rows:
+            details = json.loads(body).get("details") or {}
+            if details.get("compartment_id") == compartment_id and workflow_id in (details.get("workflow_ids") or ()):
+                return int(seq)
+        return None
 
     def head_seq(self) -> int:
         head = self._session.get(LedgerHeadRow, self.cabinet_id)

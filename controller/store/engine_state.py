@@ -429,8 +429,20 @@ def owed_wastes(session: Session, cabinet_id: str) -> list[PendingWaste]:
         due = _aware(r.due_at)
         assert due is not None
         result.append(
-            PendingWaste(r.id, r.user_id, r.patient_id, r.order_id, r.item_id, r.pocket_id, r.lot_number, r.amount,
-                         r.unit, r.removed_seq, due, r.status)  # fmt: skip
+            PendingWaste(
+                r.id,
+                r.user_id,
+                r.patient_id,
+                r.order_id,
+                r.item_id,
+                r.pocket_id,
+                r.lot_number,
+                r.amount,
+                r.unit,
+                r.removed_seq,
+                due,
+                r.status,
+            )
         )
     return result
 

@@ -122,7 +122,9 @@ def active_holds(session: Session, cabinet_id: str) -> list[QuarantineHold]:
     return [_hold(r) for r in rows]
 
 
-def review_hold(session: Session, hold_id: int, *, decision: str, by: str, at: datetime, seq: int, release: bool) -> None:
+def review_hold(
+    session: Session, hold_id: int, *, decision: str, by: str, at: datetime, seq: int, release: bool
+) -> None:
     row = session.get(QuarantinedLotRow, hold_id)
     if row is None:
         raise KeyError(hold_id)

@@ -20,16 +20,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from controller.domain.medication import Medication
 from controller.domain.package_label import LabelProblem, LabelStatus, PackageLabel, read_label
 from controller.domain.package_verification import PackageVerification, Verdict, choose_label, verify_package
 from controller.fsm.workflows.restock import PackageScan, ScanVerdict
-from controller.store import repositories as repo
-from controller.store.engine_state import QUARANTINE_ACTIVE
-from controller.store.models import QuarantinedLotRow
+from controller.store.cabinet_store import CabinetReader
 from controller.vision.symbols import DecodedSymbol
 from firmware_protocols.scanner import Scan
 
@@ -155,24 +150,8 @@ def read_package(scan: Scan) -> PackageReading:
     return PackageReading.from_label(read_label(scan.text, scan.symbology_id, is_gs1=scan.is_gs1))
 
 
-def is_quarantined(session: Session, item_id: str, lot_number: str, pocket_id: str | None = None) -> bool:
-    """An active recall of the item's lot (anywhere), or an active hold of the lot in ``pocket_id``."""
-    query = select(QuarantinedLotRow.id).where(
-        QuarantinedLotRow.status == QUARANTINE_ACTIVE,
-        QuarantinedLotRow.item_id == item_id,
-        QuarantinedLotRow.lot_number == lot_number,
-    )
-    rows = session.execute(query).scalars().all()
-    if not rows:
-        return False
-    if pocket_id is None:
-        return True
-    held = session.execute(select(QuarantinedLotRow.pocket_id).where(QuarantinedLotRow.id.in_(rows))).scalars()
-    return any(p is None or p == pocket_id for p in held)
-
-
 def check_package(
-    session: Session,
+    reader: CabinetReader,
     reading: PackageReading,
     pocket_item: Medication,
     *,
@@ -184,8 +163,8 @@ def check_package(
     verification = verify_package(
         reading.as_label(),
         pocket_item,
-        find_item=lambda ndc10: repo.medication_by_ndc_digits(session, ndc10),
-        is_quarantined=lambda item, lot: is_quarantined(session, item.id, lot, pocket_id),
+        find_item=reader.medication_by_ndc,
+        is_quarantined=lambda item, lot: reader.is_quarantined(item.id, lot, pocket_id),
         today=today,
         short_dated_warning=short_dated_warning,
     )
