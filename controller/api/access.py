@@ -22,6 +22,7 @@ from starlette.requests import HTTPConnection
 from controller.api.problems import ApiError
 from controller.api.runtime import ApiRuntime
 from controller.domain.users import Privilege
+from controller.engine.commands.session import GetSession, KeepAlive
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,30 +72,30 @@ class Access:
                 headers={"WWW-Authenticate": 'Bearer realm="adc"'},
             )
         if token.count(".") == 2:  # a JWT: an integrator
-            return self._client(runtime, connection, token)
+            return await self._client(runtime, connection, token)
         record = runtime.tokens.find(token)
         if record is None or record.cabinet_id != runtime.cabinet_id:
-            self._refuse(runtime, connection, "auth.token_invalid", "this token is not known to this cabinet")
+            await self._refuse(runtime, connection, "auth.token_invalid", "this token is not known to this cabinet")
         assert record is not None
         if record.expires_at <= time.time():
             runtime.tokens.revoke(token)
-            self._refuse(runtime, connection, "auth.token_expired", "the session token has expired; log in again")
-        session = engine.session
-        if not session.is_active or session.session_id != record.session_id or session.active_user_id != record.user_id:
+            await self._refuse(runtime, connection, "auth.token_expired", "the session token has expired; log in again")
+        session = engine.query(GetSession()).unwrap()
+        user = session.user
+        if user is None or session.session_id != record.session_id or user.id != record.user_id:
             runtime.tokens.revoke(token)
-            self._refuse(
+            await self._refuse(
                 runtime,
                 connection,
                 "auth.session_ended",
                 "the cabinet session of this token has ended (logout, inactivity or another login); log in again",
                 actor_id=record.user_id,
             )
-        user = session.user
         assert user is not None
         held = user.privileges
         if self.any_of and not held & self.any_of:
             needed = " or ".join(sorted(p.value for p in self.any_of))
-            self._refuse(
+            await self._refuse(
                 runtime,
                 connection,
                 "policy.privilege_missing",
@@ -103,17 +104,17 @@ class Access:
                 privilege=needed,
             )
         if self.activity:
-            session.activity(now=runtime.clock.now())
+            await engine.execute(KeepAlive(record.session_id))
         return Principal("cabinet", user.id, held, frozenset(), token, record.session_id)
 
-    def _client(self, runtime: ApiRuntime, connection: HTTPConnection, token: str) -> Principal:
+    async def _client(self, runtime: ApiRuntime, connection: HTTPConnection, token: str) -> Principal:
         try:
             claims = runtime.client_tokens.verify(token)
         except ApiError as problem:
-            runtime.record_refusal(problem.code, route=_route(connection), method=_method(connection))
+            await runtime.record_refusal(problem.code, route=_route(connection), method=_method(connection))
             raise
         if self.scope is None or self.scope not in claims.scopes:
-            self._refuse(
+            await self._refuse(
                 runtime,
                 connection,
                 "auth.scope_missing",
@@ -124,7 +125,7 @@ class Access:
             )
         return Principal("client", claims.client_id, frozenset(), claims.scopes, token)
 
-    def _refuse(
+    async def _refuse(
         self,
         runtime: ApiRuntime,
         connection: HTTPConnection,
@@ -135,7 +136,7 @@ class Access:
         **context: str | None,
     ) -> None:
         route = _route(connection)
-        runtime.record_refusal(code, route=route, method=_method(connection), actor_id=actor_id)
+        await runtime.record_refusal(code, route=route, method=_method(connection), actor_id=actor_id)
         headers = {"WWW-Authenticate": 'Bearer realm="adc", error="invalid_token"'} if code.startswith("auth.t") else {}
         raise ApiError(code, detail, headers=headers, route=route, **context)
 

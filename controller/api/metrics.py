@@ -6,10 +6,12 @@ share counters. Labels are route templates and catalogue codes only: never a pat
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from controller.engine.commands import CommandResult
+from controller.engine.results import CommandResult
 
 __all__ = ["CONTENT_TYPE_LATEST", "ApiMetrics"]
 
@@ -35,7 +37,7 @@ class ApiMetrics:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
 
-    def observe_command(self, command: object, result: CommandResult) -> None:
+    def observe_command(self, command: object, result: CommandResult[Any]) -> None:
         self.commands.labels(type(command).__name__, "ok" if result.ok else str(result.code)).inc()
 
     def exposition(self) -> bytes:

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from controller.engine.commands import CommandResult
+from controller.engine.results import CommandResult
 from controller.errors import CATALOGUE, ControllerError
 
 log = logging.getLogger("controller.api")
@@ -135,7 +135,7 @@ def problem_response(
     )
 
 
-def result_response(result: CommandResult) -> JSONResponse:
+def result_response(result: CommandResult[Any]) -> JSONResponse:
     """An engine result: ``{"data": ...}`` when it succeeded, the refusal as a problem otherwise."""
     if result.ok:
         return JSONResponse({"data": to_json(dict(result.data))})

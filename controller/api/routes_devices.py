@@ -18,7 +18,7 @@ from controller.api.access import Access, runtime_of
 from controller.api.problems import ApiError, to_json
 from controller.api.routing import PROBLEMS, Body, Data, example
 from controller.domain.transactions import EventType
-from controller.engine.quarantine import FRIDGE_HIGH_C, FRIDGE_LOW_C
+from controller.engine.commands.cabinet import GetCabinetStatus, GetRules
 from controller.hardware.poller import PollFailure, PollSuccess
 from controller.store.queries.inventory_reads import refrigerator_drawers
 from controller.store.queries.ledger_reads import latest_bodies
@@ -45,6 +45,7 @@ async def devices(request: Request) -> JSONResponse:
     engine = runtime.require_engine()
     hardware, runner = runtime.hardware, runtime.runner
     assert hardware is not None and runner is not None
+    status = engine.query(GetCabinetStatus()).unwrap()
     latest = runner.poller.latest
     board: dict[str, Any] = {"reads": runner.poller.reads, "failures": runner.poller.failures}
     if isinstance(latest, PollSuccess):
@@ -77,8 +78,10 @@ async def devices(request: Request) -> JSONResponse:
             for r in hardware.reports
         ],
         "io_board": board,
-        "compartments": {c.id: c.state.value for c in engine.compartments.by_id.values()},
-        "critical_override_mode": engine.critical_override_mode,
+        "compartments": dict(status.compartments),
+        "critical_override_mode": status.critical_override_mode,
+        "board_protocol": status.board_protocol,
+        "live_workflows": list(status.live_workflows),
         "simulator_control": runtime.api.sim_control is not None,
     }
     return JSONResponse({"data": data})
@@ -91,16 +94,17 @@ async def faults(request: Request) -> JSONResponse:
     runner = runtime.runner
     assert runner is not None
     health = runner.health
+    status = engine.query(GetCabinetStatus()).unwrap()
     data = {
         "board_faults_seen": list(health.board_faults),
         "poll_failures": health.poll_failures,
         "last_poll_error": health.last_poll_error.code if health.last_poll_error else None,
         "compartments": [
-            {"compartment_id": c.id, "state": c.state.value}
-            for c in engine.compartments.by_id.values()
-            if c.state.value in FAULTED
+            {"compartment_id": compartment, "state": state}
+            for compartment, state in status.compartments.items()
+            if state in FAULTED
         ],
-        "unaccounted": engine.compartments.unaccounted(),
+        "unaccounted": list(status.unaccounted),
         "devices_not_answering": [r.device for r in runtime.hardware.reports if r.error] if runtime.hardware else [],
     }
     return JSONResponse({"data": data})
@@ -111,13 +115,14 @@ async def faults(request: Request) -> JSONResponse:
     response_model=Data,
     summary="The refrigerator's recent temperatures and its recorded excursions",
     description="Readings kept since the API started (a point at most every 30 s while steady, every move of 0.3 °C "
-    "or across the band at once), the 2-8 °C band, the refrigerated drawers the sensor serves, and the last 50 "
-    "``environment.temperature_excursion`` ledger entries.",
+    "or across the band at once), the band of the rules in force (2-8 °C by default), the refrigerated drawers "
+    "the sensor serves, and the last 50 ``environment.temperature_excursion`` ledger entries.",
     dependencies=[Reader],
 )
 async def temperature(request: Request) -> JSONResponse:
     runtime = runtime_of(request)
-    runtime.require_engine()  # 503 until the cabinet is ready
+    rules = runtime.require_engine().query(GetRules()).unwrap()  # 503 until the cabinet is ready
+    band = rules.document["refrigerator"]
     latest = runtime.runner.poller.latest if runtime.runner else None
     current = latest.snapshot.snapshot.environment.temperature_c if isinstance(latest, PollSuccess) else None
     with runtime.db.read() as session:
@@ -126,7 +131,7 @@ async def temperature(request: Request) -> JSONResponse:
     excursions = [_excursion(json.loads(body)) for body in bodies]
     data = {
         "now": runtime.clock.now().isoformat(),
-        "band_c": [FRIDGE_LOW_C, FRIDGE_HIGH_C],
+        "band_c": [band["low_c"], band["high_c"]],
         "refrigerators": refrigerators,
         "current_c": None if current is None else round(current, 1),
         "readings": runtime.events.temperatures.points(),

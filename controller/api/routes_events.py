@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
 from controller.api.access import Access, Principal, runtime_of
 from controller.api.runtime import ApiRuntime
+from controller.engine.commands.session import GetSession
 
 router = APIRouter(tags=["events"])
 
@@ -58,5 +59,5 @@ async def _wait_closed(websocket: WebSocket) -> None:
 
 def _session_alive(runtime: ApiRuntime, caller: Principal) -> bool:
     engine = runtime.engine
-    session = engine.session if engine is not None else None
+    session = engine.query(GetSession()).payload if engine is not None else None
     return bool(session and session.is_active and session.session_id == caller.session_id)

@@ -59,7 +59,7 @@ async def token(
     secret_hash = stored[0] if stored is not None else runtime.dummy_client_hash  # same cost either way
     verified = await asyncio.to_thread(runtime.hasher.verify, secret_hash, client_secret)
     if stored is None or not verified:
-        runtime.record_refusal("auth.client_invalid", route="/oauth/token", method="POST", actor_id=None)
+        await runtime.record_refusal("auth.client_invalid", route="/oauth/token", method="POST", actor_id=None)
         raise ApiError("auth.client_invalid", "unknown client or wrong secret", headers={"WWW-Authenticate": "Basic"})
     granted = stored[1]
     asked = frozenset(scope.split()) if scope else granted

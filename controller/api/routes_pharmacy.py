@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from controller.api.access import Access, Principal
-from controller.api.routing import PROBLEMS, Body, Data, Lax, engine_of, example, run
+from controller.api.routing import PROBLEMS, Body, Data, Lax, ask, example, run
 from controller.domain.users import Privilege
-from controller.engine.commands_pharmacy import (
+from controller.engine.commands.pharmacy import (
     CancelFill,
     CancelRestock,
     CountBack,
@@ -21,6 +21,7 @@ from controller.engine.commands_pharmacy import (
     FinishRestock,
     ScanPackage,
     SecondCount,
+    ShowPickList,
     SignRestockWitness,
     StartCount,
     StartFill,
@@ -28,7 +29,6 @@ from controller.engine.commands_pharmacy import (
     StopCount,
     UnlockCountPocket,
 )
-from controller.engine.restock import pick_list
 from controller.fsm.workflows.count import CountKind
 from controller.fsm.workflows.restock import RestockKind
 
@@ -38,6 +38,7 @@ Restocker = Annotated[Principal, Depends(Access(Privilege.RESTOCK))]
 Counter = Annotated[Principal, Depends(Access(Privilege.RESTOCK, Privilege.REMOVE))]
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 PocketId = Annotated[str, Path(min_length=1, max_length=64)]
+WorkflowId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 class RestockBody(Body):
@@ -102,7 +103,7 @@ class TimeoutBody(Body):
     dependencies=[Depends(Access(Privilege.RESTOCK, Privilege.REVIEW, scope="inventory:read"))],
 )
 async def show_pick_list(request: Request) -> JSONResponse:
-    return JSONResponse({"data": {"lines": pick_list(engine_of(request))}})
+    return ask(request, ShowPickList())
 
 
 @router.post("/restocks", response_model=Data, tags=["restock"], summary="Start restocking a pocket (it unlocks)")
@@ -110,30 +111,32 @@ async def start_restock(body: RestockBody, request: Request, _: Restocker) -> JS
     return await run(request, StartRestock(body.pocket_id, body.kind, body.quantity, body.source))
 
 
-@router.post("/restocks/current/count-back", response_model=Data, tags=["restock"], summary="Blind count-back")
-async def count_back(body: CountValue, request: Request, _: Restocker) -> JSONResponse:
-    return await run(request, CountBack(body.count))
+@router.post("/restocks/{restock_id}/count-back", response_model=Data, tags=["restock"], summary="Blind count-back")
+async def count_back(restock_id: WorkflowId, body: CountValue, request: Request, _: Restocker) -> JSONResponse:
+    return await run(request, CountBack(restock_id, body.count))
 
 
-@router.post("/restocks/current/scan", response_model=Data, tags=["restock"], summary="Scan the next package")
-async def scan_package(request: Request, _: Restocker, body: ScanBody | None = None) -> JSONResponse:
+@router.post("/restocks/{restock_id}/scan", response_model=Data, tags=["restock"], summary="Scan the next package")
+async def scan_package(
+    restock_id: WorkflowId, request: Request, _: Restocker, body: ScanBody | None = None
+) -> JSONResponse:
     body = body or ScanBody()
-    return await run(request, ScanPackage(body.units, body.timeout_s, by_camera=body.by_camera))
+    return await run(request, ScanPackage(restock_id, body.units, body.timeout_s, by_camera=body.by_camera))
 
 
-@router.post("/restocks/current/witness", response_model=Data, tags=["restock"], summary="Witness a restock")
-async def witness_restock(body: WitnessBody, request: Request, _: Restocker) -> JSONResponse:
-    return await run(request, SignRestockWitness(body.user_id, pin=body.pin, badge=body.badge))
+@router.post("/restocks/{restock_id}/witness", response_model=Data, tags=["restock"], summary="Witness a restock")
+async def witness_restock(restock_id: WorkflowId, body: WitnessBody, request: Request, _: Restocker) -> JSONResponse:
+    return await run(request, SignRestockWitness(restock_id, body.user_id, pin=body.pin, badge=body.badge))
 
 
-@router.post("/restocks/current/finish", response_model=Data, tags=["restock"], summary="Finish the restock")
-async def finish_restock(request: Request, _: Restocker) -> JSONResponse:
-    return await run(request, FinishRestock())
+@router.post("/restocks/{restock_id}/finish", response_model=Data, tags=["restock"], summary="Finish the restock")
+async def finish_restock(restock_id: WorkflowId, request: Request, _: Restocker) -> JSONResponse:
+    return await run(request, FinishRestock(restock_id))
 
 
-@router.post("/restocks/current/cancel", response_model=Data, tags=["restock"], summary="Cancel the restock")
-async def cancel_restock(request: Request, _: Restocker) -> JSONResponse:
-    return await run(request, CancelRestock())
+@router.post("/restocks/{restock_id}/cancel", response_model=Data, tags=["restock"], summary="Cancel the restock")
+async def cancel_restock(restock_id: WorkflowId, request: Request, _: Restocker) -> JSONResponse:
+    return await run(request, CancelRestock(restock_id))
 
 
 # --- counts ----------------------------------------------------------------------------------------------------
@@ -146,20 +149,22 @@ async def start_count(body: CountBody, request: Request, _: Counter) -> JSONResp
 
 
 @router.post(
-    "/counts/current/pockets/{pocket_id}", response_model=Data, tags=["count"], summary="Enter one pocket's count"
+    "/counts/{count_id}/pockets/{pocket_id}", response_model=Data, tags=["count"], summary="Enter one pocket's count"
 )
-async def enter_count(pocket_id: PocketId, body: CountValue, request: Request, _: Counter) -> JSONResponse:
-    return await run(request, EnterPocketCount(pocket_id, body.count))
+async def enter_count(
+    count_id: WorkflowId, pocket_id: PocketId, body: CountValue, request: Request, _: Counter
+) -> JSONResponse:
+    return await run(request, EnterPocketCount(count_id, pocket_id, body.count))
 
 
-@router.post("/counts/current/unlock", response_model=Data, tags=["count"], summary="Unlock the next pocket again")
-async def unlock_next(request: Request, _: Counter) -> JSONResponse:
-    return await run(request, UnlockCountPocket())
+@router.post("/counts/{count_id}/unlock", response_model=Data, tags=["count"], summary="Unlock the next pocket again")
+async def unlock_next(count_id: WorkflowId, request: Request, _: Counter) -> JSONResponse:
+    return await run(request, UnlockCountPocket(count_id))
 
 
-@router.post("/counts/current/stop", response_model=Data, tags=["count"], summary="Stop the count")
-async def stop_count(request: Request, _: Counter) -> JSONResponse:
-    return await run(request, StopCount())
+@router.post("/counts/{count_id}/stop", response_model=Data, tags=["count"], summary="Stop the count")
+async def stop_count(count_id: WorkflowId, request: Request, _: Counter) -> JSONResponse:
+    return await run(request, StopCount(count_id))
 
 
 # --- robot fill ------------------------------------------------------------------------------------------------
@@ -171,11 +176,13 @@ async def start_fill(body: FillBody, request: Request, _: Restocker) -> JSONResp
     return await run(request, command)
 
 
-@router.post("/fills/current/second-count", response_model=Data, tags=["fill"], summary="Schedule II recount")
-async def second_count(request: Request, _: Restocker, body: TimeoutBody | None = None) -> JSONResponse:
-    return await run(request, SecondCount((body or TimeoutBody()).timeout_s))
+@router.post("/fills/{fill_id}/second-count", response_model=Data, tags=["fill"], summary="Schedule II recount")
+async def second_count(
+    fill_id: WorkflowId, request: Request, _: Restocker, body: TimeoutBody | None = None
+) -> JSONResponse:
+    return await run(request, SecondCount(fill_id, (body or TimeoutBody()).timeout_s))
 
 
-@router.post("/fills/current/cancel", response_model=Data, tags=["fill"], summary="Cancel the fill")
-async def cancel_fill(request: Request, _: Restocker) -> JSONResponse:
-    return await run(request, CancelFill())
+@router.post("/fills/{fill_id}/cancel", response_model=Data, tags=["fill"], summary="Cancel the fill")
+async def cancel_fill(fill_id: WorkflowId, request: Request, _: Restocker) -> JSONResponse:
+    return await run(request, CancelFill(fill_id))

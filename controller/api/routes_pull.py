@@ -16,8 +16,16 @@ from controller.api.problems import ApiError
 from controller.api.routing import PROBLEMS, Body, Data, Lax, engine_of, example, run
 from controller.domain.policies import OverrideReason
 from controller.domain.users import Privilege
-from controller.engine.commands import CancelPull, EnterCount, ScanRemoved, SelectItem, StartPull, Take
-from controller.fsm.workflows.pull import Pull
+from controller.engine.commands.pull import (
+    CancelPull,
+    EnterCount,
+    GetPull,
+    PullStep,
+    ScanRemoved,
+    SelectItem,
+    StartPull,
+    Take,
+)
 
 router = APIRouter(prefix="/api/v1/pulls", tags=["pull"], responses=PROBLEMS)
 
@@ -49,7 +57,7 @@ class CountBody(Body):
 
 class TakeBody(Body):
     model_config = example({"quantity": 1})
-    quantity: int = Field(ge=1, le=1_000)
+    quantity: int = Field(ge=0, le=1_000, description="what was taken; 0 when nothing was")
 
 
 class ScanBody(Body):
@@ -64,13 +72,14 @@ async def start(body: StartBody, request: Request, _: Caller) -> JSONResponse:
 
 @router.get("/{pull_id}", response_model=Data, summary="Where a pull stands")
 async def show(pull_id: PullId, request: Request, caller: Caller) -> JSONResponse:
-    return JSONResponse({"data": _pull(request, pull_id, caller, current=False).view()})
+    return JSONResponse({"data": dict(_pull(request, pull_id, caller).pull)})
 
 
 @router.post("/{pull_id}/item", response_model=Data, summary="Choose the item (and pocket)")
 async def item(pull_id: PullId, body: ItemBody, request: Request, caller: Caller) -> JSONResponse:
     _pull(request, pull_id, caller)
     command = SelectItem(
+        pull_id,
         order_id=body.order_id,
         item_id=body.item_id,
         override_reason=body.override_reason,
@@ -83,36 +92,32 @@ async def item(pull_id: PullId, body: ItemBody, request: Request, caller: Caller
 @router.post("/{pull_id}/count", response_model=Data, summary="Enter the blind count; the pocket unlocks")
 async def count(pull_id: PullId, body: CountBody, request: Request, caller: Caller) -> JSONResponse:
     _pull(request, pull_id, caller)
-    return await run(request, EnterCount(body.count))
+    return await run(request, EnterCount(pull_id, body.count))
 
 
 @router.post("/{pull_id}/scan", response_model=Data, summary="Scan the removed package")
 async def scan(pull_id: PullId, request: Request, caller: Caller, body: ScanBody | None = None) -> JSONResponse:
     _pull(request, pull_id, caller)
     chosen = body or ScanBody()
-    return await run(request, ScanRemoved(timeout_s=chosen.timeout_s, by_camera=chosen.by_camera))
+    return await run(request, ScanRemoved(pull_id, timeout_s=chosen.timeout_s, by_camera=chosen.by_camera))
 
 
 @router.post("/{pull_id}/take", response_model=Data, summary="Record what was taken")
 async def take(pull_id: PullId, body: TakeBody, request: Request, caller: Caller) -> JSONResponse:
     _pull(request, pull_id, caller)
-    return await run(request, Take(body.quantity))
+    return await run(request, Take(pull_id, body.quantity))
 
 
 @router.post("/{pull_id}/cancel", response_model=Data, summary="Cancel (only before the drawer opened)")
 async def cancel(pull_id: PullId, request: Request, caller: Caller) -> JSONResponse:
     _pull(request, pull_id, caller)
-    return await run(request, CancelPull())
+    return await run(request, CancelPull(pull_id))
 
 
-def _pull(request: Request, pull_id: str, caller: Principal, *, current: bool = True) -> Pull:
-    """The caller's pull ``pull_id``; for a step, it must be the one in progress (the engine works on that one)."""
-    engine = engine_of(request)
-    pull = engine.pulls.by_id.get(pull_id)
-    if pull is None or pull.session_id != caller.session_id or pull.actor.id != caller.id:
+def _pull(request: Request, pull_id: str, caller: Principal) -> PullStep:
+    """The caller's pull ``pull_id`` (another session's pulls are not found); the engine refuses a step of one
+    that has ended."""
+    found = engine_of(request).query(GetPull(pull_id)).payload
+    if found is None or found.pull.get("session_id") != caller.session_id or found.pull.get("actor_id") != caller.id:
         raise ApiError("api.not_found", "no such pull in this session", pull_id=pull_id)
-    if current and (engine.pull is not pull or pull.is_finished):
-        raise ApiError(
-            "engine.no_workflow", f"pull {pull_id} is {pull.state.value}, not the pull in progress", pull_id=pull_id
-        )
-    return pull
+    return found

@@ -11,25 +11,19 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from controller.api.access import Access, Principal
-from controller.api.routing import PROBLEMS, Body, Data, Lax, example, run
+from controller.api.routing import PROBLEMS, Body, Data, Lax, ask, example, run
 from controller.domain.policies import OverrideReviewOutcome
+from controller.domain.quarantine import QuarantineDecision, QuarantineReviewReason
 from controller.domain.users import Privilege
-from controller.engine.commands import AccountFor, ServiceCompartment
-from controller.engine.commands_clinical import (
+from controller.engine.commands.cabinet import AccountFor, ServiceCompartment, SetCriticalOverride
+from controller.engine.commands.clinical import (
     ListDiscrepancies,
     ListOverrideReviews,
     ResolveDiscrepancy,
     ReviewDiscrepancy,
     ReviewOverride,
 )
-from controller.engine.commands_pharmacy import (
-    ListQuarantines,
-    QuarantineDecision,
-    QuarantineReviewReason,
-    RecallLot,
-    ReviewQuarantine,
-    SetCriticalOverride,
-)
+from controller.engine.commands.pharmacy import ListQuarantines, RecallLot, ReviewQuarantine
 from controller.fsm.workflows.discrepancy import DiscrepancyReason
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
@@ -91,7 +85,7 @@ class AccountBody(Body):
     dependencies=[Depends(Access(Privilege.RESOLVE_DISCREPANCY, Privilege.REVIEW))],
 )
 async def discrepancies(request: Request) -> JSONResponse:
-    return await run(request, ListDiscrepancies())
+    return ask(request, ListDiscrepancies())
 
 
 @router.post(
@@ -117,7 +111,7 @@ async def review_discrepancy(
 
 @router.get("/override-reviews", response_model=Data, tags=["override"], summary="Overrides waiting for review")
 async def override_reviews(request: Request, _: Reviewer) -> JSONResponse:
-    return await run(request, ListOverrideReviews())
+    return ask(request, ListOverrideReviews())
 
 
 @router.post("/override-reviews/{review_id}", response_model=Data, tags=["override"], summary="Review an override")
@@ -138,7 +132,7 @@ async def review_override(
     dependencies=[Depends(Access(Privilege.RESTOCK, Privilege.REVIEW))],
 )
 async def quarantines(request: Request) -> JSONResponse:
-    return await run(request, ListQuarantines())
+    return ask(request, ListQuarantines())
 
 
 @router.post("/recalls", response_model=Data, tags=["quarantine"], summary="Recall a lot everywhere")

@@ -11,9 +11,8 @@ from fastapi.responses import JSONResponse
 from controller.api.access import Access
 from controller.api.medication_view import medication_view
 from controller.api.routing import PROBLEMS, Data, engine_of
-from controller.domain.policies import search_medications
 from controller.domain.users import Privilege
-from controller.store import repositories as repo
+from controller.engine.commands.pull import SearchMedications
 
 router = APIRouter(
     prefix="/api/v1/medications",
@@ -33,13 +32,6 @@ router = APIRouter(
 async def search(
     request: Request, q: Annotated[str, Query(max_length=100, description="part of a name")]
 ) -> JSONResponse:
-    engine = engine_of(request)
-    with engine.db.read() as session:
-        formulary = repo.list_medications(session)
-    found = search_medications(engine.policy, q, formulary)  # raises policy.search_too_short
-    pockets: dict[str, list[str]] = {}
-    for slot in engine.slots.values():
-        if slot.item_id is not None:
-            pockets.setdefault(slot.item_id, []).append(slot.pocket_id)
-    matches = [medication_view(m) | {"pocket_ids": pockets.get(m.id, [])} for m in found.matches]
+    found = engine_of(request).query(SearchMedications(q)).unwrap()  # raises policy.search_too_short
+    matches = [medication_view(m) | {"pocket_ids": list(pockets)} for m, pockets in found.matches]
     return JSONResponse({"data": {"unique": found.unique, "matches": matches}})

@@ -11,9 +11,9 @@ from pydantic import Field, model_validator
 
 from controller.api.access import Access, Principal, runtime_of
 from controller.api.problems import result_response
-from controller.api.routing import PROBLEMS, Body, Data, Lax, example, execute, run
-from controller.engine.commands import Login, Logout
-from controller.engine.commands_clinical import BeginWitness, CancelWitness, SignWitness, WitnessFor
+from controller.api.routing import PROBLEMS, Body, Data, Lax, ask, example, execute, run
+from controller.engine.commands.clinical import BeginWitness, CancelWitness, ListPendingWork, SignWitness, WitnessFor
+from controller.engine.commands.session import GetSession, Login, Logout
 
 router = APIRouter(prefix="/api/v1/cabinet", tags=["session"], responses=PROBLEMS)
 
@@ -42,7 +42,7 @@ class WitnessBegin(Body):
     model_config = example({"kind": "waste", "target_id": "W12"})
 
     kind: Lax[WitnessFor]
-    target_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    target_id: Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class WitnessSignature(Credentials):
@@ -92,6 +92,11 @@ async def begin_witness(
     return await run(request, BeginWitness(body.kind, body.target_id))
 
 
+@router.get("/session/pending", response_model=Data, summary="What the user still owes: wastes, witness steps")
+async def pending_work(request: Request, caller: Annotated[Principal, Depends(Access())]) -> JSONResponse:
+    return ask(request, ListPendingWork(caller.id))
+
+
 @router.post(
     "/session/witness/signature",
     response_model=Data,
@@ -111,20 +116,8 @@ async def cancel_witness(request: Request, _: Annotated[Principal, Depends(Acces
 
 
 def _session_view(runtime: Any, expires_at: float | None) -> dict[str, Any]:
-    engine = runtime.require_engine()
-    session = engine.session
-    user = session.user
-    view: dict[str, Any] = {
-        "cabinet_id": runtime.cabinet_id,
-        "session_id": session.session_id,
-        "state": session.state.value,
-        "user_id": user.id if user else None,
-        "display_name": user.display_name if user else None,
-        "roles": sorted(r.value for r in user.roles) if user else [],
-        "privileges": sorted(p.value for p in user.privileges) if user else [],
-        "inactivity_warning_s": engine.settings.inactivity_warning.total_seconds(),
-        "inactivity_logout_s": engine.settings.inactivity_logout.total_seconds(),
-    }
+    session = runtime.require_engine().query(GetSession()).unwrap()
+    view: dict[str, Any] = {"cabinet_id": runtime.cabinet_id, **session.to_data()}
     if expires_at is not None:
         view["expires_at"] = expires_at
     return view

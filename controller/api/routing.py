@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from controller.api.access import runtime_of
 from controller.api.problems import Problem, result_response
 from controller.engine.cabinet import CabinetEngine
-from controller.engine.commands import CommandResult
+from controller.engine.results import CommandResult
 
 
 class Body(BaseModel):
@@ -65,7 +65,7 @@ def engine_of(request: Request) -> CabinetEngine:
     return runtime_of(request).require_engine()
 
 
-async def execute(request: Request, command: Any) -> CommandResult:
+async def execute(request: Request, command: Any) -> CommandResult[Any]:
     """Run ``command`` on the engine and count its outcome."""
     runtime = runtime_of(request)
     result = await runtime.require_engine().execute(command)
@@ -76,3 +76,8 @@ async def execute(request: Request, command: Any) -> CommandResult:
 async def run(request: Request, command: Any) -> JSONResponse:
     """Run ``command`` and answer: 200 ``{"data": ...}`` or the refusal as problem+json."""
     return result_response(await execute(request, command))
+
+
+def ask(request: Request, query: Any) -> JSONResponse:
+    """Answer ``query`` (a read: no lock, nothing recorded): 200 ``{"data": ...}`` or the refusal."""
+    return result_response(engine_of(request).query(query))

@@ -2,23 +2,19 @@
 
 Responsible for: opening the store (it must be initialised and current), bringing the hardware up in the
 background (connect by URL through ``controller.bootstrap``, retried until the I/O board answers), building the
-engine with the override list the ledger last recorded, starting the running loop (which restores the
-compartments from the sensors first), saying whether the cabinet is ready and why not, recording the API's own
-refusals in the ledger, and closing everything in order. Not responsible for any rule or any HTTP detail.
+engine there (the rules in force are the composition root's choice), starting the running loop (which restores the
+compartments from the sensors first), saying whether the cabinet is ready and why not, handing the API's own
+security refusals to the engine to record (rate-limited), and closing everything in order. Not responsible for any
+rule or any HTTP detail.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import Any
-
-from sqlalchemy import select
 
 from controller.api.client_tokens import ClientTokens, load_or_create_key
 from controller.api.events import EventHub
@@ -27,21 +23,18 @@ from controller.api.problems import ApiError
 from controller.api.session_tokens import SessionTokens
 from controller.api.settings import ApiSettings
 from controller.bootstrap import StoreContext, build_store, credential_hasher
-from controller.bootstrap.engine import build_engine
+from controller.bootstrap.cabinet import build_engine
 from controller.bootstrap.hardware import Hardware, connect_hardware
 from controller.domain.clock import Clock, SystemClock
-from controller.domain.policies import Policy
-from controller.domain.transactions import EventType, LedgerRecord
 from controller.engine.cabinet import CabinetEngine
+from controller.engine.commands.cabinet import RecordRefusal
 from controller.engine.runner import CabinetRunner
 from controller.settings import Settings
 from controller.store import schema
 from controller.store.ledger import LedgerObserver
-from controller.store.models import LedgerEntryRow
 
 log = logging.getLogger("controller.api")
 
-OVERRIDE_LIST_KIND = "override_list"  # details.kind of the configuration.changed entry that sets the list
 _REFUSALS_PER_MINUTE = 30  # a flood of bad tokens must not flood the ledger: the rest are counted, then recorded
 
 
@@ -109,10 +102,8 @@ class ApiRuntime:
             await asyncio.sleep(self.api.hardware_retry_s)
         self.hardware = hardware
         self.status = "restoring the compartments from the sensors"
-        policy = Policy(override_items=self.recorded_override_list())
-        engine = build_engine(
-            self.settings, hardware, db=self.db, clock=self.clock, policy=policy, ledger_observers=self.ledger_observers
-        )
+        engine = build_engine(self.settings, hardware, db=self.db, clock=self.clock,
+                              ledger_observers=self.ledger_observers)  # fmt: skip
         runner = CabinetRunner(engine, poll_period_s=1.0 / self.settings.io_poll_hz)
         await runner.start()
         self.engine, self.runner = engine, runner
@@ -134,33 +125,12 @@ class ApiRuntime:
             self.status = "ready"
         return self.engine
 
-    # --- configuration kept in the ledger ---------------------------------------------------------------------
-
-    def recorded_override_list(self) -> frozenset[str]:
-        """The override list as the last ``configuration.changed`` entry for it set it (empty if never set)."""
-        with self.db.read() as session:
-            bodies = session.execute(
-                select(LedgerEntryRow.body)
-                .where(LedgerEntryRow.cabinet_id == self.cabinet_id)
-                .where(LedgerEntryRow.event_type == EventType.CONFIGURATION_CHANGED.value)
-                .order_by(LedgerEntryRow.seq.desc())
-            ).scalars()
-            for body in bodies:
-                details = json.loads(body).get("details", {})
-                if details.get("kind") == OVERRIDE_LIST_KIND:
-                    return frozenset(details.get("items", []))
-        return frozenset()
-
-    def set_override_list(self, items: frozenset[str]) -> None:
-        engine = self.require_engine()
-        engine.policy = replace(engine.policy, override_items=items)
-        engine.pulls.policy = engine.policy  # new pulls decide with the new list
-
     # --- the API's own ledger entries -------------------------------------------------------------------------
 
-    def record_refusal(self, code: str, *, route: str, method: str, actor_id: str | None = None) -> None:
+    async def record_refusal(self, code: str, *, route: str, method: str, actor_id: str | None = None) -> None:
         """A security-relevant refusal (bad token, missing privilege or scope, bad client secret) as an
-        ``input.refused`` entry. Only codes and the route template: never the token or the request."""
+        ``input.refused`` entry, through the engine. Only codes and the route template: never the token or the
+        request. A flood is counted and recorded as one entry per minute's overflow."""
         engine = self.engine
         if engine is None:
             return
@@ -171,23 +141,5 @@ class ApiRuntime:
         if recorded >= _REFUSALS_PER_MINUTE:
             self._refusal_window = (minute, recorded, suppressed + 1)
             return
-        details: dict[str, Any] = {
-            "kind": "api.refused",
-            "code": code,
-            "route": route,
-            "method": method,
-            "occurred_at": self.clock.now().isoformat(),
-        }
-        if suppressed:
-            details["suppressed_before"] = suppressed  # refusals over the limit, not recorded one by one
-        with self.db.write() as session:
-            engine.ledger.append(
-                session,
-                LedgerRecord(
-                    event_type=EventType.INPUT_REFUSED,
-                    actor_id=actor_id,
-                    reason_code=code.split(".", 1)[1],
-                    details=details,
-                ),
-            )
+        await engine.execute(RecordRefusal(code, route, method, actor_id, suppressed_before=suppressed))
         self._refusal_window = (minute, recorded + 1, 0)

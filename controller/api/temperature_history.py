@@ -4,7 +4,7 @@ Responsible for: thinning the readings the event hub sees (it passes each change
 bounded series that still draws the truth: a point at most every ``spacing`` while the value drifts, but at once
 when it moves by ``step`` or crosses the 2-8 °C band, so an excursion's start and end are never smoothed away.
 A reading held back is kept as the tail and written before the next kept point. Not responsible for the
-excursion rule itself (``controller.engine.quarantine`` quarantines; the ledger records it) or for persistence:
+excursion rule itself (the engine quarantines; the ledger records it) or for persistence:
 a restart starts the series again, and the ledger keeps every excursion.
 """
 
@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
-
-from controller.engine.quarantine import FRIDGE_HIGH_C, FRIDGE_LOW_C
 
 Reading = tuple[datetime, float]
 
@@ -48,5 +46,6 @@ class TemperatureHistory:
         )
 
 
-def in_band(celsius: float) -> bool:
-    return FRIDGE_LOW_C <= celsius <= FRIDGE_HIGH_C
+def in_band(celsius: float, band: tuple[float, float] = (2.0, 8.0)) -> bool:
+    """Inside the refrigerator's range (USP <659> 2-8 °C unless the rules in force say otherwise)."""
+    return band[0] <= celsius <= band[1]

@@ -1,7 +1,10 @@
-// The nurse's pending-waste list: wastes put off (or whose witness step was cancelled or abandoned at a logoff),
-// each due by the end of the shift; one touch records it with a witness.
-import { h, when } from "/common/dom.js";
-import { messageBox, showProblem } from "/common/messages.js";
+// The nurse's pending list: wastes put off (or whose witness step was cancelled or abandoned at a logoff, or lost
+// to a restart of the controller), each due by the end of the shift; one touch records it with a witness. Below
+// them, other actions of this user still waiting for their witness (a controlled return), which also come back
+// after a restart.
+import { h, words, when } from "/common/dom.js";
+import { messageBox, showDone, showInfo, showProblem } from "/common/messages.js";
+import { askWitness } from "/common/witness.js";
 import { showWaste } from "./waste.js";
 
 export async function showPending(ctx) {
@@ -43,8 +46,39 @@ export async function showPending(ctx) {
         ),
       );
     }
+    const { witness_steps: steps } = await ctx.api.get("/api/v1/cabinet/session/pending");
+    for (const step of steps.filter((s) => s.kind !== "waste")) {
+      list.append(
+        h(
+          "li",
+          { class: "pending-witness", dataset: { witness: step.target_id, kind: step.kind } },
+          h("span", { class: "item" }, `${words(step.kind)} ${step.target_id}`),
+          h("span", { class: "chip warn" }, "waits for a witness"),
+          h("button", { type: "button", class: "primary", onclick: () => witness(step) }, "Get a witness"),
+        ),
+      );
+    }
     ctx.refreshPending();
   } catch (problem) {
     showProblem(message, problem, "Cannot read the pending list");
+  }
+
+  async function witness(step) {
+    try {
+      await ctx.api.post("/api/v1/cabinet/session/witness", { kind: step.kind, target_id: step.target_id });
+    } catch (problem) {
+      showProblem(message, problem, "Cannot start the witness step");
+      return;
+    }
+    const outcome = await askWitness(ctx.api, {
+      title: `Witness the ${words(step.kind).toLowerCase()}`,
+      what: `${ctx.session.display_name}: ${words(step.kind).toLowerCase()} ${step.target_id}.`,
+    });
+    if (outcome.signed) {
+      showDone(message, `${words(step.kind)} ${step.target_id} witnessed and recorded.`);
+      showPending(ctx);
+    } else {
+      showInfo(message, "Witness cancelled: the action still waits for a witness.");
+    }
   }
 }

@@ -14,6 +14,7 @@ import { showDiscrepancies } from "./discrepancies.js";
 import { showOverrides } from "./overrides.js";
 import { showRestock } from "./restock.js";
 import { showStock } from "./stock.js";
+import { showUsers } from "./users.js";
 
 const SECTIONS = [
   { id: "inventory", title: "Inventory & par", any: ["restock", "review", "administer"], show: showDashboard },
@@ -22,6 +23,7 @@ const SECTIONS = [
   { id: "stock", title: "Expiry & quarantine", any: ["restock", "review"], show: showStock },
   { id: "overrides", title: "Overrides", any: ["review"], show: showOverrides },
   { id: "devices", title: "Devices & temperature", any: [], show: showDevices },
+  { id: "users", title: "Users", any: ["administer"], show: showUsers },
 ];
 
 const api = new Api("adc.pharmacy.token");

@@ -73,7 +73,16 @@ export async function showDiscrepancies(ctx) {
               { dataset: { discrepancy: d.discrepancy_id, state: d.state } },
               h("th", { scope: "row" }, d.discrepancy_id),
               h("td", {}, d.pocket_id),
-              h("td", {}, d.item_id, d.controlled ? h("span", { class: "chip warn" }, "controlled") : null),
+              h(
+                "td",
+                {},
+                d.item_id,
+                d.controlled ? h("span", { class: "chip warn" }, "controlled") : null,
+                d.count_required
+                  ? h("span", { class: "chip stop", title: "Opened and not closed out: count the pocket first" },
+                      "undocumented access")
+                  : null,
+              ),
               h("td", {}, d.raised_by),
               h("td", {}, when(d.deadline), d.escalated ? h("span", { class: "chip stop" }, "escalated") : null),
               h(

@@ -156,11 +156,17 @@ class RestockFlow {
     );
   }
 
+  /** The restock in progress: every step names it. */
+  get path() {
+    return `/api/v1/restocks/${encodeURIComponent(this.restockId)}`;
+  }
+
   async start(quantity, kind) {
     const body = { pocket_id: this.pocket.pocket_id, kind };
     if (quantity !== null) body.quantity = quantity;
     try {
       const started = await this.api.post("/api/v1/restocks", body);
+      this.restockId = started.restock.restock_id;
       this.unlocked = started.unlocked || [];
       showInfo(this.message, `${this.unlocked.join(", ") || "The pocket"} unlocked: open it.`);
       this.render(started.restock);
@@ -285,7 +291,7 @@ class RestockFlow {
       return;
     }
     try {
-      const answer = await this.api.post("/api/v1/restocks/current/count-back", { count: Number(value) });
+      const answer = await this.api.post(`${this.path}/count-back`, { count: Number(value) });
       showInfo(this.message, "Count-back recorded. Scan the packages.");
       this.render(answer.restock);
     } catch (problem) {
@@ -297,7 +303,7 @@ class RestockFlow {
     button.disabled = true;
     showInfo(this.message, "Waiting for the scanner (10 s)…");
     try {
-      const answer = await this.api.post("/api/v1/restocks/current/scan", { units: 1, timeout_s: 10 });
+      const answer = await this.api.post(`${this.path}/scan`, { units: 1, timeout_s: 10 });
       const s = answer.scan || {};
       this.scans.push({
         ok: true,
@@ -318,7 +324,7 @@ class RestockFlow {
     const outcome = await askWitness(this.api, {
       title: "Witness the restock",
       what: `${this.ctx.session.display_name} restocks ${this.view.scanned_quantity} × ${this.pocket.item} into ${this.pocket.pocket_id}.`,
-      signPath: "/api/v1/restocks/current/witness",
+      signPath: `${this.path}/witness`,
       cancelPath: null,
     });
     if (outcome.signed) {
@@ -331,7 +337,7 @@ class RestockFlow {
 
   async step(action, text) {
     try {
-      const answer = await this.api.post(`/api/v1/restocks/current/${action}`);
+      const answer = await this.api.post(`${this.path}/${action}`);
       this.render(answer.restock);
       if (action === "finish") {
         showDone(
