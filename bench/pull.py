@@ -23,12 +23,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from controller.bootstrap.cabinet import compose_cabinet
 from controller.domain.clock import SystemClock
 from controller.domain.credentials import CredentialHasher
-from controller.domain.policies import Policy
-from controller.engine.cabinet import CabinetEngine
 from controller.engine.commands import EnterCount, Login, Logout, SelectItem, StartPull, Take
-from controller.fsm.settings import FsmSettings
+from controller.engine.context import Devices
 from controller.hardware.io_board.driver import IoBoardDriver
 from controller.store import schema
 from controller.store.database import Database
@@ -105,17 +104,12 @@ async def _measure(runs: int, transport: str) -> dict[str, list[float]]:
 async def _runs(
     db: Database, driver: IoBoardDriver, model: Any, hasher: CredentialHasher, runs: int
 ) -> dict[str, list[float]]:
-    clock = SystemClock()
-    engine = CabinetEngine(
-        db=db,
-        ledger=Ledger(CABINET, clock, is_simulator=True),
-        board=driver,
-        clock=clock,
-        policy=Policy(),
-        settings=FsmSettings(),
-        hasher=hasher,
-    )
-    await engine.restore()
+    # The engine as ``adc serve`` composes it (the default rules), on the simulator's board.
+    engine = compose_cabinet(db=db, cabinet_id=CABINET, clock=SystemClock(), hasher=hasher,
+                             devices=Devices(board=driver), is_simulator=True)  # fmt: skip
+    restored = await engine.restore()
+    if not restored.ok:
+        raise RuntimeError(f"benchmark restore refused: {restored}")
     released_at: list[float] = []
     original = model._command
 
@@ -129,35 +123,46 @@ async def _runs(
     login_only: list[float] = []
     per_pull: list[float] = []
 
-    async def timed(coroutine: Any) -> float:
+    spent = 0.0  # controller time of the pull being measured
+
+    async def timed(coroutine: Any) -> Any:
+        nonlocal spent
         start = time.perf_counter()
         result = await coroutine
+        spent += time.perf_counter() - start
         if hasattr(result, "ok") and not result.ok:
             raise RuntimeError(f"benchmark step refused: {result}")
-        return time.perf_counter() - start
+        return result
 
-    for _ in range(runs):
+    def on_hand() -> int:
         with db.read() as session:
-            on_hand = next(p.quantity for p in list_pockets(session, CABINET) if p.pocket_id == "D2-P01")
+            return next(p.quantity for p in list_pockets(session, CABINET) if p.pocket_id == "D2-P01")
+
+    before = on_hand()
+    for _ in range(runs):
+        counted = on_hand()
         released_at.clear()
+        spent = 0.0
         start = time.perf_counter()
-        spent = await timed(engine.execute(Login("NURSE1", pin="1111")))
+        await timed(engine.execute(Login("NURSE1", pin="1111")))
         login_only.append(spent)
-        spent += await timed(engine.execute(StartPull("MRN1")))
-        spent += await timed(engine.execute(SelectItem(order_id="ORD1")))
-        spent += await timed(engine.execute(EnterCount(on_hand)))
+        pull_id = (await timed(engine.execute(StartPull("MRN1")))).unwrap().pull_id
+        await timed(engine.execute(SelectItem(pull_id, order_id="ORD1")))
+        await timed(engine.execute(EnterCount(pull_id, counted)))
         login_to_unlock.append(released_at[0] - start)
         model.open_drawer(2)
-        spent += await timed(engine.poll())
+        await timed(engine.poll())
         model.lift_lid(2, 1)
-        spent += await timed(engine.poll())
-        spent += await timed(engine.execute(Take(1)))
+        await timed(engine.poll())
+        await timed(engine.execute(Take(pull_id, 1)))
         model.close_lid(2, 1)
-        spent += await timed(engine.poll())
+        await timed(engine.poll())
         model.close_drawer(2)
-        spent += await timed(engine.poll())
-        spent += await timed(engine.execute(Logout()))
+        await timed(engine.poll())
+        await timed(engine.execute(Logout()))
         per_pull.append(spent)
+    if on_hand() != before - runs:  # every pull measured really removed its dose
+        raise RuntimeError(f"benchmark pulls not all recorded: {before} on hand before, {on_hand()} after {runs}")
     return {"login_to_unlock": login_to_unlock, "login": login_only, "per_pull": per_pull}
 
 

@@ -34,8 +34,8 @@ class DiscrepancyReportRow:
     schedule: str
     controlled: bool
     expected: int
-    counted: int
-    difference: int  # counted - expected: negative is a shortage
+    counted: int | None  # None: an undocumented access, not counted yet
+    difference: int | None  # counted - expected: negative is a shortage (None until counted)
     raised_by: str
     raised_at: datetime
     deadline: datetime
@@ -92,7 +92,7 @@ def discrepancy_rows(session: Session, request: ReportRequest, now: datetime) ->
                 controlled=d.controlled,
                 expected=d.expected,
                 counted=d.counted,
-                difference=d.counted - d.expected,
+                difference=d.counted - d.expected if d.counted is not None else None,
                 raised_by=d.raised_by,
                 raised_at=raised_at,
                 deadline=deadline,

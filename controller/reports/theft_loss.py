@@ -69,7 +69,12 @@ def next_business_day(day: date) -> date:
 
 
 def is_unexplained_loss(row: DiscrepancyReportRow) -> bool:
-    return row.controlled and row.difference < 0 and (row.status in UNRESOLVED or row.resolution == CAUSE_NOT_FOUND)
+    return (
+        row.controlled
+        and row.difference is not None
+        and row.difference < 0
+        and (row.status in UNRESOLVED or row.resolution == CAUSE_NOT_FOUND)
+    )
 
 
 def theft_loss_rows(session: Session, request: ReportRequest, now: datetime) -> list[TheftLossRow]:
@@ -95,7 +100,7 @@ def theft_loss_rows(session: Session, request: ReportRequest, now: datetime) -> 
                 strength=item.strength,
                 dosage_form=item.dosage_form,
                 schedule=item.schedule,
-                quantity_missing=-d.difference,
+                quantity_missing=-(d.difference or 0),
                 unit=item.unit,
                 lots=_lots_then(session, d, item.id, seq),
                 discovered_at=d.raised_at,

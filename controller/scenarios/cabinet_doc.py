@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.domain.topology import DrawerKind
-from controller.engine.addressing import BoardAddress, board_address
+from controller.engine.topology import BoardAddress, board_address
 from controller.store.formulary_file import FormularyEntry
 from controller.store.seed import demo_layout
 from firmware_protocols.io_board.register_map import CabinetLayout

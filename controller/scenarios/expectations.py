@@ -155,7 +155,7 @@ def _at(data: Any, path: str) -> tuple[bool, Any]:
     for part in path.split("."):
         if isinstance(value, Mapping) and part in value:
             value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        elif isinstance(value, list | tuple) and part.isdigit() and int(part) < len(value):
             value = value[int(part)]
         else:
             return False, None

@@ -2,9 +2,11 @@
 simulators, or the time, fault, restart or HL7 message it brings.
 
 Every step maps to real engine commands (``CabinetEngine.execute``) and real simulator actions (the control
-socket); nothing here decides a rule or writes the store. Where a command needs an id the author cannot know in
-advance (a discrepancy, an override review, a quarantine, a pending waste), the step finds it the way a person
-would, through the engine's own list command. After every step the cabinet reads its sensors once.
+socket); nothing here decides a rule or writes the store. Commands name their workflow: a step works on the
+latest pull, restock, count or fill the scenario started (the ids come back with each result), and a waste or
+return on the latest pull. Where a command needs an id the author cannot know in advance (a discrepancy, an
+override review, a quarantine, a pending waste), the step finds it the way a person would, through the engine's own
+list query. After every step the cabinet reads its sensors once.
 
 Not responsible for: checking expectations (``expectations``), or building the cabinet (``simulated_cabinet``).
 """
@@ -16,20 +18,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from controller.domain.policies import OverrideReason, OverrideReviewOutcome, search_medications
-from controller.engine.commands import (
-    AccountFor,
-    CancelPull,
-    CommandResult,
-    EnterCount,
-    Login,
-    Logout,
-    ScanRemoved,
-    SelectItem,
-    StartPull,
-    Take,
-)
-from controller.engine.commands_clinical import (
+from controller.domain.policies import OverrideReason, OverrideReviewOutcome
+from controller.domain.quarantine import QuarantineDecision
+from controller.engine.commands.cabinet import AccountFor, SetCriticalOverride
+from controller.engine.commands.clinical import (
     BeginWitness,
     CancelReturn,
     CancelWitness,
@@ -46,19 +38,17 @@ from controller.engine.commands_clinical import (
     WasteDose,
     WitnessFor,
 )
-from controller.engine.commands_pharmacy import (
+from controller.engine.commands.pharmacy import (
     CancelFill,
     CancelRestock,
     CountBack,
     EnterPocketCount,
     FinishRestock,
     ListQuarantines,
-    QuarantineDecision,
     RecallLot,
     ReviewQuarantine,
     ScanPackage,
     SecondCount,
-    SetCriticalOverride,
     ShowPickList,
     SignRestockWitness,
     StartCount,
@@ -67,6 +57,17 @@ from controller.engine.commands_pharmacy import (
     StopCount,
     UnlockCountPocket,
 )
+from controller.engine.commands.pull import (
+    CancelPull,
+    EnterCount,
+    ScanRemoved,
+    SearchMedications,
+    SelectItem,
+    StartPull,
+    Take,
+)
+from controller.engine.commands.session import Login, Logout
+from controller.engine.results import CommandResult
 from controller.errors import SafetyError
 from controller.fsm.workflows.count import CountKind
 from controller.fsm.workflows.restock import RestockKind
@@ -75,7 +76,6 @@ from controller.scenarios.outcome import Outcome
 from controller.scenarios.packages import barcode_of
 from controller.scenarios.simulated_cabinet import PhysicalActRefused, SimulatedCabinet, board_numbers
 from controller.scenarios.values import parse_duration, parse_instant
-from controller.store import repositories as repo
 from simulators.common.faults import FaultKind
 
 COUNT_KINDS = {"shift_change": CountKind.SHIFT_CHANGE, "cycle": CountKind.CYCLE}
@@ -114,7 +114,7 @@ SESSION_FREE = frozenset(
 @dataclass
 class LocalSteps:
     cabinet: SimulatedCabinet
-    targets: dict[str, str] = field(default_factory=dict)  # witness kind -> the latest id of that kind seen
+    targets: dict[str, str] = field(default_factory=dict)  # workflow kind -> the latest id of that kind seen
 
     async def perform(self, step: Step) -> Outcome:
         if step.action is None:  # a step that only checks: the cabinet has looked at the world once more
@@ -140,7 +140,9 @@ class LocalSteps:
         return Outcome.cannot_run(f"the step's actor is {step.actor}, but {who or 'nobody'} is logged in")
 
     def _remember_targets(self, data: Mapping[str, Any]) -> None:
-        for kind, key in (("waste", "waste_id"), ("return", "return_id"), ("discrepancy", "discrepancy_id")):
+        for kind, key in (("waste", "waste_id"), ("return", "return_id"), ("discrepancy", "discrepancy_id"),
+                          ("pull", "pull_id"), ("restock", "restock_id"), ("count", "count_id"),
+                          ("fill", "fill_id")):  # fmt: skip
             found = data.get(key)
             nested = data.get(kind if kind != "return" else "ret")
             if found is None and isinstance(nested, Mapping):
@@ -151,16 +153,23 @@ class LocalSteps:
     # --- helpers ------------------------------------------------------------------------------------------------
 
     async def run(self, *commands: Any) -> Outcome:
-        """Run commands in order, stopping at the first refusal; the outcome is the last one run."""
-        result: CommandResult | None = None
+        """Run commands in order, stopping at the first refusal; the outcome is the last one run. A command given
+        as a function of the previous result's data gets it (the second step of a pull needs the pull's id)."""
+        result: CommandResult[Any] | None = None
         names = []
-        for command in commands:
+        for given in commands:
+            command = given(result.data if result is not None else {}) if callable(given) else given
             names.append(type(command).__name__)
             result = await self.cabinet.engine.execute(command)
+            self._remember_targets(result.data)
             if not result.ok:
                 break
         assert result is not None
         return Outcome.of(result, tuple(names))
+
+    def _target(self, kind: str) -> str:
+        """The id of the latest workflow of ``kind`` this scenario started ("" when none: the engine refuses)."""
+        return self.targets.get(kind, "")
 
     def _credentials(self, value: Any) -> tuple[str, str | None, str | None]:
         if isinstance(value, Mapping):
@@ -176,11 +185,13 @@ class LocalSteps:
         text, symbology = barcode_of(package, self.cabinet.index)
         await self.cabinet.act("scanner", "present", barcode_text=text, symbology=symbology)
 
-    async def _listed(self, command: Any, key: str) -> list[dict[str, Any]] | Outcome:
-        """What a list command shows, or its refusal (nobody logged in, no privilege) as the step's outcome."""
-        result = await self.cabinet.engine.execute(command)
+    async def _listed(self, query: Any, key: str) -> list[dict[str, Any]] | Outcome:
+        """What a list shows to the logged-in user, or why it cannot be read (nobody logged in) as the outcome."""
+        if await self.cabinet.logged_in() is None:
+            return Outcome.refused("session.not_active", "nobody is logged in at this cabinet", (type(query).__name__,))
+        result = self.cabinet.engine.query(query)
         if not result.ok:
-            return Outcome.of(result, (type(command).__name__,))
+            return Outcome.of(result, (type(query).__name__,))
         return list(result.data.get(key, []))
 
     # --- session ------------------------------------------------------------------------------------------------
@@ -194,25 +205,20 @@ class LocalSteps:
 
     async def search(self, query: str) -> Outcome:
         """What the drug search route does: the policy's rule over the formulary, for a logged-in user."""
-        engine = self.cabinet.engine
-        if not engine.session.is_active:
+        if await self.cabinet.logged_in() is None:
             return Outcome.refused("session.not_active", "nobody is logged in at this cabinet", ("search",))
-        engine.session.activity(now=engine.clock.now())
-        with engine.db.read() as session:
-            formulary = repo.list_medications(session)
         try:
-            found = search_medications(engine.policy, query, formulary)
+            found = self.cabinet.engine.query(SearchMedications(query)).unwrap()
         except SafetyError as error:
             return Outcome.refused(error.code, error.detail, ("search",))
-        stocked = {slot.item_id for slot in engine.slots.values()}
-        matches = [m.id for m in found.matches]
+        matches = [m.id for m, _ in found.matches]
         return Outcome(
             True,
             data={
                 "unique": found.unique,
                 "matches": matches,
                 "count": len(matches),
-                "stocked": [m for m in matches if m in stocked],
+                "stocked": [m.id for m, pockets in found.matches if pockets],
             },
             commands=("search",),
         )
@@ -220,26 +226,28 @@ class LocalSteps:
     # --- pull ---------------------------------------------------------------------------------------------------
 
     async def pull(self, value: Mapping[str, Any]) -> Outcome:
-        return await self.run(StartPull(str(value["patient"])), _select(value))
+        return await self.run(
+            StartPull(str(value["patient"])), lambda data: _select(str(data["pull"]["pull_id"]), value)
+        )
 
     async def start_pull(self, patient: str) -> Outcome:
         return await self.run(StartPull(patient))
 
     async def select(self, value: Mapping[str, Any]) -> Outcome:
-        return await self.run(_select(value))
+        return await self.run(_select(self._target("pull"), value))
 
     async def count(self, value: int) -> Outcome:
-        return await self.run(EnterCount(value))
+        return await self.run(EnterCount(self._target("pull"), value))
 
     async def scan_removed(self, package: Mapping[str, Any]) -> Outcome:
         await self._present(package)
-        return await self.run(ScanRemoved())
+        return await self.run(ScanRemoved(self._target("pull")))
 
     async def take(self, value: int) -> Outcome:
-        return await self.run(Take(value))
+        return await self.run(Take(self._target("pull"), value))
 
     async def cancel_pull(self, _value: Any) -> Outcome:
-        return await self.run(CancelPull())
+        return await self.run(CancelPull(self._target("pull")))
 
     async def account_for(self, value: Mapping[str, Any]) -> Outcome:
         return await self.run(AccountFor(str(value["compartment"]), value.get("counted")))
@@ -251,7 +259,7 @@ class LocalSteps:
         return await self.run(SignWitness(user, pin=pin, badge=badge))
 
     async def begin_witness(self, kind: str) -> Outcome:
-        return await self.run(BeginWitness(WitnessFor(kind), self.targets.get(kind)))
+        return await self.run(BeginWitness(WitnessFor(kind), self._target(kind)))
 
     async def cancel_witness(self, _value: Any) -> Outcome:
         return await self.run(CancelWitness())
@@ -259,23 +267,28 @@ class LocalSteps:
     async def waste(self, value: Mapping[str, Any]) -> Outcome:
         waste_id = None
         if value.get("pending"):
-            pending = await self._listed(ListPendingWastes(), "wastes")
+            user = await self.cabinet.logged_in()
+            pending = await self._listed(ListPendingWastes(user or ""), "wastes")
             if isinstance(pending, Outcome):
                 return pending
             if not pending:
                 return Outcome.refused("engine.unknown_waste", "the user's pending-waste list is empty", ("waste",))
             waste_id = str(pending[0]["waste_id"])
         amount = Decimal(str(value["amount"]))
-        command = WasteDose(amount, str(value["unit"]), value.get("reason"), value.get("note"), waste_id=waste_id)
+        pull_id = None if waste_id is not None else self._target("pull")
+        command = WasteDose(amount, str(value["unit"]), value.get("reason"), value.get("note"), pull_id=pull_id,
+                            waste_id=waste_id)  # fmt: skip
         return await self.run(command)
 
     async def defer_waste(self, _value: Any) -> Outcome:
-        return await self.run(DeferWaste())
+        return await self.run(DeferWaste(self._target("pull")))
 
     async def return_(self, value: Mapping[str, Any]) -> Outcome:
         destination = RETURN_TO[str(value.get("to", "return_bin"))]
         return await self.run(
-            ReturnDose(int(value["quantity"]), destination=destination, sealed=bool(value.get("sealed")))
+            ReturnDose(
+                self._target("pull"), int(value["quantity"]), destination=destination, sealed=bool(value.get("sealed"))
+            )
         )
 
     async def confirm_return(self, _value: Any) -> Outcome:
@@ -336,21 +349,21 @@ class LocalSteps:
         return await self.run(command)
 
     async def count_back(self, value: int) -> Outcome:
-        return await self.run(CountBack(value))
+        return await self.run(CountBack(self._target("restock"), value))
 
     async def scan_package(self, package: Mapping[str, Any]) -> Outcome:
         await self._present(package)
-        return await self.run(ScanPackage(units=int(package.get("units", 1))))
+        return await self.run(ScanPackage(self._target("restock"), units=int(package.get("units", 1))))
 
     async def finish_restock(self, _value: Any) -> Outcome:
-        return await self.run(FinishRestock())
+        return await self.run(FinishRestock(self._target("restock")))
 
     async def cancel_restock(self, _value: Any) -> Outcome:
-        return await self.run(CancelRestock())
+        return await self.run(CancelRestock(self._target("restock")))
 
     async def restock_witness(self, value: Any) -> Outcome:
         user, pin, badge = self._credentials(value)
-        return await self.run(SignRestockWitness(user, pin=pin, badge=badge))
+        return await self.run(SignRestockWitness(self._target("restock"), user, pin=pin, badge=badge))
 
     async def start_count(self, value: Mapping[str, Any]) -> Outcome:
         pockets = value.get("pockets")
@@ -358,13 +371,13 @@ class LocalSteps:
         return await self.run(StartCount(kind, tuple(pockets) if pockets else None))
 
     async def pocket_count(self, value: Mapping[str, Any]) -> Outcome:
-        return await self.run(EnterPocketCount(str(value["pocket"]), int(value["count"])))
+        return await self.run(EnterPocketCount(self._target("count"), str(value["pocket"]), int(value["count"])))
 
     async def unlock_count_pocket(self, _value: Any) -> Outcome:
-        return await self.run(UnlockCountPocket())
+        return await self.run(UnlockCountPocket(self._target("count")))
 
     async def stop_count(self, _value: Any) -> Outcome:
-        return await self.run(StopCount())
+        return await self.run(StopCount(self._target("count")))
 
     async def recall(self, value: Mapping[str, Any]) -> Outcome:
         ndc = str(value["ndc"]) if "ndc" in value else self.cabinet.index.ndc_of(str(value["item"]))
@@ -388,7 +401,12 @@ class LocalSteps:
         return await self.run(command)
 
     async def list_(self, kind: str) -> Outcome:
-        return await self.run(LISTS[kind]())
+        query = LISTS[kind]
+        user = await self.cabinet.logged_in()
+        if user is None:
+            return Outcome.refused("session.not_active", "nobody is logged in at this cabinet", (query.__name__,))
+        result = self.cabinet.engine.query(query(user) if query is ListPendingWastes else query())
+        return Outcome.of(result, (query.__name__,))
 
     async def fill(self, value: Mapping[str, Any]) -> Outcome:
         if "bottle" in value:
@@ -399,10 +417,10 @@ class LocalSteps:
         return await self.run(command)
 
     async def second_count(self, _value: Any) -> Outcome:
-        return await self.run(SecondCount())
+        return await self.run(SecondCount(self._target("fill")))
 
     async def cancel_fill(self, _value: Any) -> Outcome:
-        return await self.run(CancelFill())
+        return await self.run(CancelFill(self._target("fill")))
 
     # --- the physical world -------------------------------------------------------------------------------------
 
@@ -517,9 +535,10 @@ class LocalSteps:
         )
 
 
-def _select(value: Mapping[str, Any]) -> SelectItem:
+def _select(pull_id: str, value: Mapping[str, Any]) -> SelectItem:
     override = value.get("override")
     return SelectItem(
+        pull_id,
         order_id=value.get("order"),
         item_id=value.get("item"),
         override_reason=OverrideReason(override) if override else None,

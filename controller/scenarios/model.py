@@ -67,7 +67,7 @@ def same(actual: Any, expected: Any) -> bool:
     if isinstance(expected, Mapping):
         return isinstance(actual, Mapping) and all(k in actual and same(actual[k], v) for k, v in expected.items())
     if isinstance(expected, list):
-        return isinstance(actual, list) and len(actual) == len(expected) and all(map(same, actual, expected))
+        return isinstance(actual, list | tuple) and len(actual) == len(expected) and all(map(same, actual, expected))
     if isinstance(expected, bool) or isinstance(actual, bool):
         return actual is expected
     if isinstance(expected, int | float) and isinstance(actual, str):

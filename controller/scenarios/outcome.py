@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.engine.commands import CommandResult
+from controller.engine.results import CommandResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,7 @@ class Outcome:
     script_error: str | None = None  # the step cannot run as written (not a finding about the cabinet)
 
     @classmethod
-    def of(cls, result: CommandResult, commands: tuple[str, ...]) -> Outcome:
+    def of(cls, result: CommandResult[Any], commands: tuple[str, ...]) -> Outcome:
         data = dict(result.data)
         if result.context:
             data.setdefault("context", dict(result.context))

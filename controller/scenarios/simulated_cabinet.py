@@ -34,8 +34,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from controller.bootstrap.cabinet import compose_cabinet
 from controller.domain.credentials import CredentialHasher, HashCost
+from controller.domain.rules_document import CabinetRules
 from controller.engine.cabinet import CabinetEngine
+from controller.engine.commands.cabinet import GetCabinetStatus
+from controller.engine.commands.session import GetSession
+from controller.engine.context import Devices
 from controller.engine.runner import CabinetRunner, StampedSnapshot
 from controller.errors import CommunicationError, ControllerError
 from controller.hardware.io_board.driver import IoBoardDriver
@@ -87,11 +92,12 @@ class SteppedLoop(CabinetRunner):
         """One sensor read, handled as the poller's would be."""
         self._reads += 1
         actuations = self.engine.actuations
+        io_timeout_s = self.engine.ctx.actuator.io_timeout_s
         try:
-            async with asyncio.timeout(self.engine.io_timeout_s * 4):
-                snapshot = await self.engine.board.snapshot()
+            async with asyncio.timeout(io_timeout_s * 4):
+                snapshot = await self.engine.ctx.devices.board.snapshot()
         except (ControllerError, TimeoutError) as exc:
-            error = exc if isinstance(exc, ControllerError) else _read_timeout(self.engine.io_timeout_s * 4)
+            error = exc if isinstance(exc, ControllerError) else _read_timeout(io_timeout_s * 4)
             self._failed_in_a_row += 1
             await self._handle(PollFailure(error, self._reads, 0.0, self._failed_in_a_row, 0.0))
             return
@@ -161,19 +167,25 @@ class SimulatedCabinet:
         """Build the engine on the store and the connected devices, and restore the compartments from the sensors
         (what a controller does when it starts, or starts again after losing power)."""
         s = self.scenario
-        self.engine = CabinetEngine(
+        counter = self.drivers["pill_counter"]
+        self.engine = compose_cabinet(
             db=self.db,
-            # as ``adc serve`` wires it: each dose entry queues its outbound HL7 messages in its own transaction
-            ledger=Ledger(s.cabinet_id, self.clock.engine, is_simulator=True, observers=[OutboxRecorder()]),
-            board=self.drivers["io_board"],
+            cabinet_id=s.cabinet_id,
             clock=self.clock.engine,
-            policy=s.policy,
-            settings=s.settings,
             hasher=self.hasher,
+            devices=Devices(
+                board=self.drivers["io_board"],
+                scanner=self.drivers["scanner"],
+                counter=counter,
+                robot=counter,
+                printer=self.drivers["label_printer"],
+            ),
+            is_simulator=True,
+            rules=CabinetRules(s.policy, s.settings),
+            rules_source="scenario",
+            # as ``adc serve`` wires it: each dose entry queues its outbound HL7 messages in its own transaction
+            ledger_observers=[OutboxRecorder()],
             io_timeout_s=IO_TIMEOUT_S * 4,
-            scanner=self.drivers["scanner"],
-            pill_counter=self.drivers["pill_counter"],
-            label_printer=self.drivers["label_printer"],
         )
         self.loop = SteppedLoop(self.engine)
         await self.loop.begin()
@@ -293,10 +305,10 @@ class SimulatedCabinet:
             ]
 
     async def compartments(self) -> dict[str, str]:
-        return {cid: c.state.value for cid, c in self.engine.compartments.by_id.items()}
+        return dict(self.engine.query(GetCabinetStatus()).unwrap().compartments)
 
     async def logged_in(self) -> str | None:
-        user = self.engine.session.user if self.engine.session.is_active else None
+        user = self.engine.query(GetSession()).unwrap().user
         return user.id if user is not None else None
 
     async def outbox(self, after: int, upto: int) -> list[dict[str, Any]]:
