@@ -7,7 +7,7 @@ import tomllib
 from importlib import resources
 
 from controller.domain.topology import DrawerKind
-from controller.engine.addressing import board_address
+from controller.engine.topology import board_address
 from simulators.io_board import DEMO_LAYOUT
 
 

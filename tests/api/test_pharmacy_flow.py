@@ -36,18 +36,19 @@ def test_a_technician_restocks_a_pocket_by_scan(tmp_path: Path) -> None:
         before = on_hand(cab, tech, POCKET)
         started = ok(c.post("/api/v1/restocks", json={"pocket_id": POCKET, "quantity": 2}, headers=tech))
         assert started["restock"]["pocket_id"] == POCKET and "expected" not in str(started)
+        restock = f"/api/v1/restocks/{started['restock']['restock_id']}"
         assert cab.sims.call(lambda: cab.sims.models["io_board"].drawers[1].released)
         cab.sims.act("io_board", "open_drawer", drawer=1)
         cab.wait_until(lambda: cab.entries()[-1]["event_type"] == "drawer.opened")
-        ok(c.post("/api/v1/restocks/current/count-back", json={"count": before}, headers=tech))
+        ok(c.post(f"{restock}/count-back", json={"count": before}, headers=tech))
         cab.sims.act("scanner", "present", barcode_text=gs1(NDC, "ON77", "280131", "S1"), symbology="]d2")
-        scanned = ok(c.post("/api/v1/restocks/current/scan", json={"timeout_s": 3}, headers=tech))
+        scanned = ok(c.post(f"{restock}/scan", json={"timeout_s": 3}, headers=tech))
         assert scanned["scan"]["verdict"] == "match" and scanned["scan"]["lot"] == "ON77"
         cab.sims.act("scanner", "present", barcode_text=gs1("0409-1316-32", "HX1", "281231", "W1"), symbology="]d2")
-        refused(c.post("/api/v1/restocks/current/scan", headers=tech), 409, "inventory.item_mismatch")
+        refused(c.post(f"{restock}/scan", headers=tech), 409, "inventory.item_mismatch")
         cab.sims.act("scanner", "present", barcode_text=gs1(NDC, "ON77", "280131", "S2"), symbology="]d2")
-        ok(c.post("/api/v1/restocks/current/scan", headers=tech))
-        ok(c.post("/api/v1/restocks/current/finish", headers=tech))
+        ok(c.post(f"{restock}/scan", headers=tech))
+        ok(c.post(f"{restock}/finish", headers=tech))
         cab.sims.act("io_board", "close_drawer", drawer=1)
         assert on_hand(cab, tech, POCKET) == before + 2
         restocked = [e for e in cab.entries() if e["event_type"] == "stock.restocked"]

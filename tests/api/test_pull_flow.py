@@ -74,7 +74,11 @@ def test_schedule_ii_pull_and_witnessed_waste_over_http(tmp_path: Path, caplog: 
             assert stream.receive_json()["type"] == "hello"
             pull_id = pull_one(cab, token)
             waste = ok(
-                c.post("/api/v1/wastes", json={"amount": "0.5", "unit": "mg", "reason": "partial_dose"}, headers=h)
+                c.post(
+                    "/api/v1/wastes",
+                    json={"amount": "0.5", "unit": "mg", "reason": "partial_dose", "pull_id": pull_id},
+                    headers=h,
+                )
             )
             assert waste["state"] == "awaiting_witness" and waste["witness_step"]["kind"] == "waste"
             witness = "/api/v1/cabinet/session/witness/signature"

@@ -9,10 +9,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from controller.bootstrap.cabinet import compose_cabinet
 from controller.domain.clock import FixedClock
+from controller.domain.machine_settings import FsmSettings
 from controller.domain.policies import Policy
+from controller.domain.rules_document import CabinetRules
 from controller.engine.cabinet import CabinetEngine
-from controller.fsm.settings import FsmSettings
+from controller.engine.context import Devices
 from controller.hardware.io_board.driver import IoBoardDriver
 from controller.hardware.io_board.fake import FakeIoBoard
 from controller.hardware.io_board.interface import IoBoard
@@ -88,15 +91,20 @@ def seed(db: Database, clock: FixedClock) -> None:
         )
 
 
-def make_engine(db: Database, board: IoBoard, clock: FixedClock, **settings: Any) -> CabinetEngine:
-    return CabinetEngine(
+def make_engine(
+    db: Database, board: IoBoard, clock: FixedClock, *, policy: Policy | None = None, devices: Devices | None = None,
+    **settings: Any,
+) -> CabinetEngine:  # fmt: skip
+    """The cabinet's engine as ``adc serve`` composes it, on this store and board, with ``settings`` for the
+    machines (the rules in force are recorded as at any start)."""
+    return compose_cabinet(
         db=db,
-        ledger=Ledger(CABINET, clock, is_simulator=True),
-        board=board,
+        cabinet_id=CABINET,
         clock=clock,
-        policy=Policy(),
-        settings=FsmSettings(**settings),
         hasher=FAST_HASHER,
+        devices=devices or Devices(board=board),
+        is_simulator=True,
+        rules=CabinetRules(policy or Policy(), FsmSettings(**settings)),
         io_timeout_s=2.0,
     )
 
@@ -197,3 +205,23 @@ def ledger_stock_agrees(db: Database) -> bool:
         ).all()
     by_ledger = {r.pocket_id: int(r.total) for r in rows}
     return all(by_ledger.get(p, 0) == q for p, q in stock(db).items())
+
+
+RETURN_BIN = "D3-P01"
+
+
+def clinical_layout() -> dict[str, Any]:
+    """The engine test cabinet with a second nurse, a technician and a return bin (drawer 3)."""
+    clinical = layout()
+    clinical["user"] += [
+        {"id": "NURSE2", "name": "Nurse Two", "roles": ["nurse"], "pin": "2222"},
+        {"id": "TECH1", "name": "Technician", "roles": ["technician"], "pin": "4444"},
+    ]
+    clinical["drawer"].append({"id": "D3", "kind": "return_bin", "label": "returns", "pocket": [{"id": RETURN_BIN}]})
+    return clinical
+
+
+def seed_clinical(db: Database, clock: FixedClock) -> None:
+    with db.write() as session:
+        seed_cabinet(session, clinical_layout(), load_formulary(), ledger=Ledger(CABINET, clock, is_simulator=True),
+                     hasher=FAST_HASHER, clock=clock)  # fmt: skip

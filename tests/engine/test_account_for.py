@@ -26,7 +26,7 @@ def test_accounting_count_against_stock(db: Database, clock: FixedClock, counted
             assert (await engine.restore()).ok
             cab.force_open(1)
             await engine.poll()
-            assert engine.compartments["D1"].state is CompartmentState.BREACHED
+            assert engine.ctx.compartments["D1"].state is CompartmentState.BREACHED
             cab.force_shut(1)
             await engine.poll()
             start = last_seq(db)

@@ -13,31 +13,35 @@ from typing import Any
 import pytest
 
 from controller.domain.clock import FixedClock
-from controller.domain.policies import Policy
 from controller.engine.cabinet import CabinetEngine
-from controller.engine.commands import EnterCount, Login, Logout, ScanRemoved, SelectItem, StartPull, Take
-from controller.engine.commands_pharmacy import (
+from controller.engine.commands import (
     CountBack,
+    EnterCount,
     FinishRestock,
+    GetCabinetStatus,
+    Login,
+    Logout,
     ScanPackage,
+    ScanRemoved,
     SecondCount,
+    SelectItem,
     StartFill,
+    StartPull,
     StartRestock,
+    Take,
 )
-from controller.fsm.settings import FsmSettings
+from controller.engine.context import Devices
 from controller.hardware.camera.opencv_driver import OpenCvCamera
 from controller.store.database import Database
-from controller.store.ledger import Ledger
 from simulators.common.control import ControlSurface
 from simulators.scene import camera as camera_sim
 from simulators.scene.barcodes import BarcodeKind
 from simulators.scene.packages import Drug, LabelSpec, Pose, render_package
 from simulators.scene.trays import TrayOptions, render_tray
 from tests.engine import rig
-from tests.engine.rig import CABINET, chain_ok, entries, last_seq, ledger_stock_agrees, lots
-from tests.engine.test_restock import gs1, open_pharmacy, seed
+from tests.engine.pharmacy_rig import gs1, open_pharmacy, seed
+from tests.engine.rig import chain_ok, entries, last_seq, ledger_stock_agrees, lots
 from tests.hardware.io_board.rigs import run
-from tests.store.test_inventory import FAST_HASHER
 
 HEPARIN_5K = Drug("Heparin", "5,000 units/mL", "72603-456-25", (40, 90, 200))
 HEPARIN_10K = Drug("Heparin", "10,000 units/mL", "0409-1316-32", (30, 30, 180))
@@ -48,6 +52,13 @@ MORPHINE = Drug("Morphine", "4 mg/mL", "0409-1891-01", (60, 160, 60))
 def seeded(db: Database, clock: FixedClock) -> Database:
     seed(db, clock)
     return db
+
+
+async def _restock_heparin(engine: CabinetEngine) -> str:
+    """TECH1 (logged in) restocks two heparin into D1-P01 (matrix drawer 1): the restock id."""
+    started = await engine.execute(StartRestock("D1-P01", quantity=2))
+    assert started.ok, started
+    return started.unwrap().restock_id
 
 
 def _package(drug: Drug, lot: str, expiry: date, serial: str) -> Any:
@@ -61,16 +72,8 @@ async def cabinet_with_camera(db: Database, clock: FixedClock, **settings: Any) 
         sim = await camera_sim.start(control=ControlSurface())
         camera = await OpenCvCamera.connect(sim.url, timeout=5.0)
         try:
-            engine = CabinetEngine(
-                db=db,
-                ledger=Ledger(CABINET, clock, is_simulator=True),
-                board=cab.board,
-                clock=clock,
-                policy=Policy(),
-                settings=FsmSettings(**settings),
-                hasher=FAST_HASHER,
-                camera=camera,
-            )
+            devices = Devices(board=cab.board, camera=camera)
+            engine = rig.make_engine(db, cab.board, clock, devices=devices, **settings)
             assert (await engine.restore()).ok
             yield engine, cab, sim.model
         finally:
@@ -83,21 +86,21 @@ def test_restock_by_camera(seeded: Database, clock: FixedClock) -> None:
         async with cabinet_with_camera(seeded, clock) as (engine, cab, lens):
             start = last_seq(seeded)
             assert (await engine.execute(Login("TECH1", pin="4444"))).ok
-            assert (await engine.execute(StartRestock("D1-P01", quantity=2))).ok
+            restock_id = await _restock_heparin(engine)
             cab.world.open_drawer(1)
             await engine.poll()
-            assert (await engine.execute(CountBack(5))).ok
+            assert (await engine.execute(CountBack(restock_id, 5))).ok
 
             lens.show(_package(HEPARIN_10K, "HX9", date(2027, 9, 30), "W1"))
-            wrong = await engine.execute(ScanPackage(by_camera=True))
+            wrong = await engine.execute(ScanPackage(restock_id, by_camera=True))
             assert not wrong.ok and wrong.data["scan"]["ndc10"] == "0409131632", wrong
             assert wrong.data["scan"]["read_by"]["device"] == "camera"
 
             lens.show(_package(HEPARIN_5K, "HC1", date(2027, 9, 30), "C1"))
-            right = await engine.execute(ScanPackage(units=2, by_camera=True))
+            right = await engine.execute(ScanPackage(restock_id, units=2, by_camera=True))
             assert right.ok, right
             assert right.data["scan"]["lot"] == "HC1" and right.data["scan"]["serial"] == "C1"
-            assert (await engine.execute(FinishRestock())).ok
+            assert (await engine.execute(FinishRestock(restock_id))).ok
             cab.world.close_drawer(1)
             await engine.poll()
 
@@ -115,18 +118,18 @@ def test_removed_package_checked_by_camera(seeded: Database, clock: FixedClock) 
     async def scenario() -> None:
         async with cabinet_with_camera(seeded, clock, scan_removed_package=True) as (engine, cab, lens):
             assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
-            assert (await engine.execute(StartPull("MRN1"))).ok
-            assert (await engine.execute(SelectItem(order_id="ORD1"))).ok
-            assert (await engine.execute(EnterCount(9))).ok
+            pull_id = (await engine.execute(StartPull("MRN1"))).unwrap().pull_id
+            assert (await engine.execute(SelectItem(pull_id, order_id="ORD1"))).ok
+            assert (await engine.execute(EnterCount(pull_id, 9))).ok
             cab.world.open_drawer(2)
             await engine.poll()
             cab.world.lift_lid(2, 1)
             await engine.poll()
             lens.show(_package(MORPHINE, "B2", date(2027, 6, 30), "G7"))
-            seen = await engine.execute(ScanRemoved(by_camera=True))
+            seen = await engine.execute(ScanRemoved(pull_id, by_camera=True))
             assert seen.ok, seen
             assert seen.data["scan"]["read_by"]["device"] == "camera"
-            assert (await engine.execute(Take(1))).ok
+            assert (await engine.execute(Take(pull_id, 1))).ok
             cab.world.close_lid(2, 1)
             await engine.poll()
             cab.world.close_drawer(2)
@@ -143,11 +146,11 @@ def test_no_camera_is_a_clear_refusal(seeded: Database, clock: FixedClock) -> No
             engine = rig.make_engine(seeded, cab.board, clock)
             assert (await engine.restore()).ok
             assert (await engine.execute(Login("TECH1", pin="4444"))).ok
-            assert (await engine.execute(StartRestock("D1-P01", quantity=2))).ok
+            restock_id = await _restock_heparin(engine)
             cab.world.open_drawer(1)
             await engine.poll()
-            assert (await engine.execute(CountBack(5))).ok
-            refused = await engine.execute(ScanPackage(by_camera=True))
+            assert (await engine.execute(CountBack(restock_id, 5))).ok
+            refused = await engine.execute(ScanPackage(restock_id, by_camera=True))
             assert refused.code == "engine.device_missing" and refused.context["device"] == "camera"
 
     run(scenario())
@@ -173,16 +176,19 @@ def test_tray_image_is_the_schedule_ii_second_count(
                 assert (await e.execute(Login("PHARM1", pin="3333"))).ok
                 ph.counter.pour(10)
                 ph.scanner.present(gs1("0904-6966-61", "OX1", "280131", "T1"), "]d2")
-                assert (await e.execute(StartFill(OXYCODONE, 10, "RX201", "DOE, JO"))).ok
+                started = await e.execute(StartFill(OXYCODONE, 10, "RX201", "DOE, JO"))
+                assert started.ok, started
+                fill_id = started.unwrap().fill_id
                 options = TrayOptions(
                     count=on_tray, seed=3, touching=touching or 0.0, piles=2 if touching is None else 0
                 )
                 sim.model.show(render_tray(options).image)
-                second = await e.execute(SecondCount(by_camera=True))
+                second = await e.execute(SecondCount(fill_id, by_camera=True))
                 if touching is None:
                     assert second.code == "vision.count_uncertain", second
                     assert ph.printer.printed_count() == 0
-                    assert e.pharmacy.robot_fill.current is not None  # still waiting for a second count
+                    waiting = e.query(GetCabinetStatus()).unwrap().live_workflows
+                    assert [w["fill_id"] for w in waiting if w["kind"] == "fill"] == [fill_id]  # still waiting
                 elif on_tray == 10:
                     assert second.ok and second.data["state"] == "filled", second
                     filled = json.loads(entries(seeded, last_seq(seeded) - 1)[-1].body)

@@ -16,13 +16,24 @@ import pytest
 
 from controller.domain.clock import FixedClock
 from controller.engine.cabinet import CabinetEngine
-from controller.engine.commands import AccountFor, EnterCount, Login, Logout, SelectItem, StartPull, Take, Tick
-from controller.engine.commands_pharmacy import StartRestock
+from controller.engine.commands import (
+    AccountFor,
+    EnterCount,
+    GetPull,
+    ListDiscrepancies,
+    Login,
+    Logout,
+    SelectItem,
+    StartPull,
+    StartRestock,
+    Take,
+    Tick,
+)
 from controller.engine.runner import CabinetRunner
 from controller.fsm.compartment import CompartmentState
 from controller.store.database import Database
 from simulators.common.faults import Fault, FaultKind, FaultPlan
-from tests.engine import test_restock
+from tests.engine import pharmacy_rig
 from tests.engine.rig import (
     Cabinet,
     chain_ok,
@@ -40,7 +51,7 @@ C = CompartmentState
 
 @pytest.fixture
 def seeded(db: Database, clock: FixedClock) -> Database:
-    test_restock.seed(db, clock)  # the engine rig's cabinet plus a technician and a refrigerator drawer
+    pharmacy_rig.seed(db, clock)  # the engine rig's cabinet plus a technician and a refrigerator drawer
     return db
 
 
@@ -58,20 +69,37 @@ async def ok(engine: CabinetEngine, command: Any) -> Any:
     return result
 
 
+def pull_state(engine: CabinetEngine, pull_id: str) -> str:
+    return engine.query(GetPull(pull_id)).unwrap().state
+
+
+def state_of(engine: CabinetEngine, compartment_id: str) -> CompartmentState:
+    state = engine.ctx.compartments[compartment_id].state
+    assert isinstance(state, CompartmentState)
+    return state
+
+
+async def start_pull(engine: CabinetEngine, order_id: str) -> str:
+    """A pull for MRN1 of ``order_id``, up to choosing the item; its id."""
+    pull_id: str = (await ok(engine, StartPull("MRN1"))).unwrap().pull_id
+    await ok(engine, SelectItem(pull_id, order_id=order_id))
+    return pull_id
+
+
 async def login(engine: CabinetEngine, user: str, pin: str) -> None:
-    if engine.session.is_active:
+    if engine.ctx.session.is_active:
         await ok(engine, Logout())
     await ok(engine, Login(user, pin=pin))
 
 
-async def pull_heparin_open(engine: CabinetEngine, cab: Cabinet) -> None:
-    """NURSE1 pulls heparin (matrix drawer D1, board drawer 1) and opens the drawer."""
-    await ok(engine, StartPull("MRN1"))
-    await ok(engine, SelectItem(order_id="ORD2"))
+async def pull_heparin_open(engine: CabinetEngine, cab: Cabinet) -> str:
+    """NURSE1 pulls heparin (matrix drawer D1, board drawer 1) and opens the drawer; the pull id."""
+    pull_id = await start_pull(engine, "ORD2")
     assert cab.drawer_released(1)
     cab.world.open_drawer(1)
     await engine.poll()
-    assert engine.pull is not None and engine.pull.state.value == "open"
+    assert pull_state(engine, pull_id) == "open"
+    return pull_id
 
 
 async def eventually(what: Callable[[], Any], timeout: float = 5.0) -> None:
@@ -92,19 +120,18 @@ def test_drawer_lock_fails_to_engage_after_closing(transport: str, seeded: Datab
             engine = make_engine(seeded, cab.board, clock)
             assert (await engine.restore()).ok
             await login(engine, "NURSE1", "1111")
-            await ok(engine, StartPull("MRN1"))
-            await ok(engine, SelectItem(order_id="ORD2"))
+            pull_id = await start_pull(engine, "ORD2")
             cab.world.clock.advance(1.0)
             cab.world.open_drawer(1)
             await engine.poll()
             assert faults.pending() == [] and cab.world.drawers[1].lock_fails
-            await ok(engine, Take(1))
+            await ok(engine, Take(pull_id, 1))
             start = last_seq(seeded)
             cab.world.close_drawer(1)
             await engine.poll()
             # the drawer shut, the latch did not catch, and commanding the lock did not confirm it either
-            assert engine.pull is not None and engine.pull.state.value == "done"
-            assert engine.compartments["D1"].state is C.FAULT
+            assert pull_state(engine, pull_id) == "done"
+            assert state_of(engine, "D1") is C.FAULT
             assert cab.drawer_released(1)
             [alarm] = of_kind(seeded, "drawer.latch_failed", start)
             assert (alarm["event_type"], alarm["reason_code"], alarm["actor_id"]) == (
@@ -112,15 +139,17 @@ def test_drawer_lock_fails_to_engage_after_closing(transport: str, seeded: Datab
             )  # fmt: skip
             assert alarm["details"]["compartment_id"] == "D1"
             assert stock(seeded)["D1-P01"] == 4  # the removal itself was recorded when the drawer closed
-            # the pocket is not offered again
-            await ok(engine, StartPull("MRN1"))
-            refused = await engine.execute(SelectItem(order_id="ORD2"))
+            # the pocket is not offered again: refused before anything moved, the pull stays ready until it ends
+            again = (await ok(engine, StartPull("MRN1"))).unwrap().pull_id
+            refused = await engine.execute(SelectItem(again, order_id="ORD2"))
             assert refused.code == "fsm.event_not_allowed" and refused.context["compartment"] == "D1", refused
+            assert pull_state(engine, again) == "ready"
             await ok(engine, Logout())
+            assert pull_state(engine, again) == "cancelled"
             # the unlatched drawer can be pulled open: that is tamper, and everything waits until it is accounted for
             cab.world.open_drawer(1)
             await engine.poll()
-            assert engine.compartments["D1"].state is C.BREACHED
+            assert state_of(engine, "D1") is C.BREACHED
             assert of_kind(seeded, "drawer.tamper", start)
             cab.world.close_drawer(1)
             await engine.poll()
@@ -132,7 +161,7 @@ def test_drawer_lock_fails_to_engage_after_closing(transport: str, seeded: Datab
             await ok(engine, AccountFor("D1", counted=4))
             await engine.poll()
             # accounted for, but the lock still does not engage: at fault again, with a second alarm
-            assert engine.compartments["D1"].state is C.FAULT
+            assert state_of(engine, "D1") is C.FAULT
             assert len(of_kind(seeded, "drawer.latch_failed", start)) == 2
             assert chain_ok(seeded) and ledger_stock_agrees(seeded)
 
@@ -146,30 +175,30 @@ def test_lid_lock_fails_to_engage_after_closing(seeded: Database, clock: FixedCl
             engine = make_engine(seeded, cab.board, clock)
             assert (await engine.restore()).ok
             await login(engine, "NURSE1", "1111")
-            await ok(engine, StartPull("MRN1"))
-            await ok(engine, SelectItem(order_id="ORD1"))
-            await ok(engine, EnterCount(9))
+            pull_id = await start_pull(engine, "ORD1")
+            await ok(engine, EnterCount(pull_id, 9))
             cab.world.clock.advance(1.0)
             cab.world.open_drawer(2)
             await engine.poll()
             cab.world.lift_lid(2, 1)
             await engine.poll()
-            await ok(engine, Take(1))
+            await ok(engine, Take(pull_id, 1))
             start = last_seq(seeded)
             cab.world.close_lid(2, 1)
             await engine.poll()
             cab.world.close_drawer(2)
             await engine.poll()
-            assert engine.compartments["D2-P01"].state is C.FAULT
-            assert engine.compartments["D2"].state is C.LOCKED  # the drawer's own latch caught
+            assert state_of(engine, "D2-P01") is C.FAULT
+            assert state_of(engine, "D2") is C.LOCKED  # the drawer's own latch caught
             [alarm] = of_kind(seeded, "drawer.latch_failed", start)
             assert alarm["pocket_id"] == "D2-P01" and alarm["reason_code"] == "lock_not_engaged"
-            await ok(engine, StartPull("MRN1"))
-            chosen = await ok(engine, SelectItem(order_id="ORD1"))
+            again = (await ok(engine, StartPull("MRN1"))).unwrap().pull_id
+            chosen = await ok(engine, SelectItem(again, order_id="ORD1"))
             assert chosen.data["state"] == "blind_count"  # the blind count comes before any unlock
-            refused = await engine.execute(EnterCount(8))
+            refused = await engine.execute(EnterCount(again, 8))
             assert refused.code == "fsm.event_not_allowed" and refused.context["compartment"] == "D2-P01", refused
             assert not cab.drawer_released(2)  # refused before anything moved
+            assert refused.data["state"] == "ready"  # nothing moved: the pull stays ready (cancel it)
             assert stock(seeded)["D2-P01"] == 8
             assert chain_ok(seeded) and ledger_stock_agrees(seeded)
 
@@ -179,28 +208,28 @@ def test_lid_lock_fails_to_engage_after_closing(seeded: Database, clock: FixedCl
 # --- power loss mid-pull ---------------------------------------------------------------------------------------------
 
 
-async def lose_power_mid_pull(engine: CabinetEngine, cab: Cabinet, faults: FaultPlan) -> None:
+async def lose_power_mid_pull(engine: CabinetEngine, cab: Cabinet, faults: FaultPlan) -> str:
     """NURSE1's schedule II pull is open (drawer 2 and its lid up) when the board restarts (everything relocked,
-    volatile state lost); the controller it was talking to goes down with it."""
+    volatile state lost); the controller it was talking to goes down with it. The pull id."""
     board = cab.world
     await login(engine, "NURSE1", "1111")
-    await ok(engine, StartPull("MRN1"))
-    await ok(engine, SelectItem(order_id="ORD1"))
-    await ok(engine, EnterCount(9))
+    pull_id = await start_pull(engine, "ORD1")
+    await ok(engine, EnterCount(pull_id, 9))
     board.open_drawer(2)
     await engine.poll()
     board.lift_lid(2, 1)
     await engine.poll()
-    assert engine.pull is not None and engine.pull.state.value == "open"
+    assert pull_state(engine, pull_id) == "open"
     faults.add(Fault(FaultKind.REBOOT, at_request=board.request_count + 1))
     await engine.poll()
     assert board.rebooted and not board.drawers[2].released and board.drawers[2].is_open
+    return pull_id
 
 
 async def every_unlock_refused(engine: CabinetEngine) -> None:
     await login(engine, "NURSE1", "1111")
-    await ok(engine, StartPull("MRN1"))
-    assert (await engine.execute(SelectItem(order_id="ORD2"))).code == "compartment.unaccounted"
+    pull_id = (await ok(engine, StartPull("MRN1"))).unwrap().pull_id
+    assert (await engine.execute(SelectItem(pull_id, order_id="ORD2"))).code == "compartment.unaccounted"
     await login(engine, "TECH1", "4444")
     assert (await engine.execute(StartRestock("D1-P01", quantity=1))).code == "compartment.unaccounted"
 
@@ -214,13 +243,19 @@ def test_power_loss_mid_pull_then_restart_from_the_sensors(transport: str, seede
             engine = make_engine(seeded, cab.board, clock)
             assert (await engine.restore()).ok
             before, start = stock(seeded), last_seq(seeded)
-            await lose_power_mid_pull(engine, cab, faults)
+            lost = await lose_power_mid_pull(engine, cab, faults)
             engine = make_engine(seeded, cab.board, clock)  # the controller restarts: a new engine, the same store
             async with CabinetRunner(engine, poll_period_s=0.02, tick_period_s=0.05) as runner:
                 assert runner.health.restored is not None
-                assert runner.health.restored.data["found_open"] == ["D2", "D2-P01"]
+                assert runner.health.restored.data["found_open"] == ("D2", "D2-P01")
                 found = of_kind(seeded, "drawer.found_open", start)
                 assert sorted(b["details"]["compartment_id"] for b in found) == ["D2", "D2-P01"]
+                # the pull lost with its lid up was never closed out: an undocumented access on its pocket
+                [raised] = of_kind(seeded, "discrepancy.undocumented_access", start)
+                assert (raised["pocket_id"], raised["actor_id"], raised["details"]["pull_id"]) == (
+                    "D2-P01", "NURSE1", lost,
+                )  # fmt: skip
+                assert raised["details"]["ended_by"] == "controller_restarted"
                 # the board's restart is recorded and, once recorded, acknowledged (or it would refuse every unlock)
                 await eventually(lambda: not board.rebooted)
                 faults_recorded = [b["reason_code"] for b in bodies(seeded, start) if b["event_type"] == "device.fault"]
@@ -228,21 +263,26 @@ def test_power_loss_mid_pull_then_restart_from_the_sensors(transport: str, seede
                 await every_unlock_refused(engine)
                 board.close_lid(2, 1)
                 board.close_drawer(2)
-                await eventually(lambda: engine.compartments["D2"].state is C.UNACCOUNTED)
-                await eventually(lambda: engine.compartments["D2-P01"].state is C.UNACCOUNTED)
+                await eventually(lambda: state_of(engine, "D2") is C.UNACCOUNTED)
+                await eventually(lambda: state_of(engine, "D2-P01") is C.UNACCOUNTED)
                 await every_unlock_refused(engine)  # closed is not enough
                 await login(engine, "NURSE1", "1111")
                 assert (await engine.execute(AccountFor("D2", counted=9))).code == "policy.privilege_missing"
                 await login(engine, "PHARM1", "3333")
                 await ok(engine, AccountFor("D2-P01", counted=9))
                 await ok(engine, AccountFor("D2"))
-                await eventually(lambda: engine.compartments["D2"].state is C.LOCKED)
-                await eventually(lambda: engine.compartments["D2-P01"].state is C.LOCKED)
-                # accounted for: the cabinet works again
+                await eventually(lambda: state_of(engine, "D2") is C.LOCKED)
+                await eventually(lambda: state_of(engine, "D2-P01") is C.LOCKED)
+                # accounted for: the cabinet works again, but D2-P01 stays blocked until it is counted and the
+                # undocumented access resolved
                 await login(engine, "NURSE1", "1111")
-                await ok(engine, StartPull("MRN1"))
-                await ok(engine, SelectItem(order_id="ORD2"))
+                await start_pull(engine, "ORD2")
                 assert cab.drawer_released(1)
+                morphine = (await ok(engine, StartPull("MRN1"))).unwrap().pull_id
+                blocked = await engine.execute(SelectItem(morphine, order_id="ORD1"))
+                assert blocked.code == "workflow.undocumented_access", blocked
+                listed = engine.query(ListDiscrepancies()).unwrap().discrepancies
+                assert [(d["kind"], d["pocket_id"]) for d in listed] == [("undocumented_access", "D2-P01")]
                 assert runner.health.bugs == 0
             # nothing left the pocket on the record, and the record agrees with the stock
             assert stock(seeded) == before
@@ -263,8 +303,8 @@ def test_drawer_left_open_past_the_limit_raises_one_alarm(seeded: Database, cloc
             engine = make_engine(seeded, cab.board, clock)
             assert (await engine.restore()).ok
             await login(engine, "NURSE1", "1111")
-            await pull_heparin_open(engine, cab)
-            await ok(engine, Take(1))
+            pull_id = await pull_heparin_open(engine, cab)
+            await ok(engine, Take(pull_id, 1))
             start = last_seq(seeded)
             clock.advance(timedelta(seconds=29))
             await ok(engine, Tick())
@@ -279,7 +319,7 @@ def test_drawer_left_open_past_the_limit_raises_one_alarm(seeded: Database, cloc
             assert alarm["details"] == {**alarm["details"], "compartment_id": "D1", "open_seconds": 31}
             cab.world.close_drawer(1)
             await engine.poll()
-            assert engine.compartments["D1"].state is C.LOCKED
+            assert state_of(engine, "D1") is C.LOCKED
             assert stock(seeded)["D1-P01"] == 4
             assert chain_ok(seeded) and ledger_stock_agrees(seeded)
 

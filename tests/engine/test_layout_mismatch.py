@@ -34,10 +34,13 @@ def test_unlock_of_a_lid_the_board_lacks_is_refused(db: Database, clock: FixedCl
             engine = make_engine(db, cab.board, clock)
             assert (await engine.restore()).ok
             assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
-            assert (await engine.execute(StartPull("MRN1"))).ok
-            refused = await engine.execute(SelectItem(order_id="ORD2", pocket_id="D2-P03"))
+            pull_id = (await engine.execute(StartPull("MRN1"))).unwrap().pull_id
+            refused = await engine.execute(SelectItem(pull_id, order_id="ORD2", pocket_id="D2-P03"))
             assert refused.code == "config.invalid", refused
             assert "D2-P03" in (refused.detail or "")
             assert not cab.drawer_released(2)  # the drawer released on the way in was locked again
+            assert refused.data["state"] == "failed"  # the actuation failed: the pull ended, nothing removed
+            drawer = engine.ctx.compartments["D2"]
+            assert drawer.state.value == "locked" and not drawer.grants
 
     run(scenario())

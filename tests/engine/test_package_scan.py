@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 
 from controller.domain.clock import FixedClock
-from controller.engine.package_scan import check_package, read_package
+from controller.domain.transactions import EventType, LedgerRecord
+from controller.engine.package_check import check_package, read_package
 from controller.fsm.workflows.restock import ScanVerdict
-from controller.store import engine_state
+from controller.store.cabinet_store import CabinetStore
 from controller.store.database import Database
+from controller.store.ledger import Ledger
 from firmware_protocols.scanner import Scan
 from firmware_protocols.scanner.codec import parse_line
-from tests.engine.rig import HEPARIN
-from tests.engine.test_restock import gs1, seed, upca
+from tests.engine.pharmacy_rig import gs1, seed, upca
+from tests.engine.rig import CABINET, HEPARIN
 
 TODAY = date(2026, 11, 25)
 
@@ -66,6 +68,7 @@ def seeded(db: Database, clock: FixedClock) -> Database:
 def test_verdicts(
     *,
     seeded: Database,
+    clock: FixedClock,
     barcode: str,
     symbology: str,
     verdict: ScanVerdict,
@@ -75,10 +78,11 @@ def test_verdicts(
     expired: bool,
     short: bool,
 ) -> None:
-    with seeded.read() as session:
-        heparin = engine_state.get_medication(session, HEPARIN)
+    store = CabinetStore(seeded, Ledger(CABINET, clock, is_simulator=True))
+    with store.read() as reader:
+        heparin = reader.medication(HEPARIN)
         assert heparin is not None
-        check = check_package(session, read_package(scan(barcode, symbology)), heparin, today=TODAY)
+        check = check_package(reader, read_package(scan(barcode, symbology)), heparin, today=TODAY)
     assert check.verdict is verdict
     r = check.reading
     assert (r.lot_number, r.expiry, r.serial) == (lot, expiry, serial)
@@ -109,3 +113,35 @@ def test_real_upca_sample_carries_its_ndc(shared_external: Path) -> None:
     assert read_package(scan(text, "]E0")).ndc10 == "1254770131"
     viagra = (shared_external / "barcodes" / "fda-spl-viagra" / "viagra-11.txt").read_text("utf-8").strip()
     assert read_package(scan(viagra, "]E0")).ndc10 == "0069420030"
+
+
+def test_a_held_lot_is_flagged_where_it_is_held(seeded: Database, clock: FixedClock) -> None:
+    """A recall holds the lot in every pocket; an excursion hold only in its own pocket: the check is made for a
+    pocket (``pocket_id``), so the same lot may be held in one pocket and not in another."""
+    store = CabinetStore(seeded, Ledger(CABINET, clock, is_simulator=True))
+    with store.write() as tx:
+        for lot, pocket, reason in (("L7", None, "recall"), ("L8", "D3-P01", "temperature_excursion")):
+            record = LedgerRecord(
+                event_type=EventType.LOT_QUARANTINED,
+                item_id=HEPARIN,
+                lot_number=lot,
+                pocket_id=pocket,
+                reason_code=reason,
+                details={"kind": "stock.quarantined"},
+            )
+            entry = tx.append(record)
+            tx.add_hold(item_id=HEPARIN, lot_number=lot, pocket_id=pocket, ndc=None, reason=reason,
+                        quarantined_by=None, ledger_seq=entry.seq)  # fmt: skip
+    with store.read() as reader:
+        heparin = reader.medication(HEPARIN)
+        assert heparin is not None
+
+        def held(lot: str, pocket: str) -> bool:
+            reading = read_package(scan(gs1("72603-456-25", lot, "271231", "Q1")))
+            check = check_package(reader, reading, heparin, today=TODAY, pocket_id=pocket)
+            assert check.verdict is ScanVerdict.MATCH  # the right item: the hold is a flag the workflow refuses on
+            return check.quarantined
+
+        assert held("L7", "D1-P01") and held("L7", "D3-P01")  # recalled everywhere
+        assert held("L8", "D3-P01") and not held("L8", "D1-P01")  # held where the fridge went warm only
+        assert not held("L9", "D1-P01")

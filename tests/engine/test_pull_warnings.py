@@ -12,15 +12,14 @@ import sqlalchemy as sa
 from controller.domain.clock import FixedClock
 from controller.domain.policies import OverrideReason, Policy
 from controller.engine.cabinet import CabinetEngine
-from controller.engine.commands import EnterCount, Login, SelectItem, StartPull, Take
-from controller.fsm.settings import FsmSettings
+from controller.engine.commands import EnterCount, GetPull, ListPulls, Login, SelectItem, StartPull, Take
 from controller.hardware.io_board.interface import IoBoard
 from controller.store.database import Database
 from controller.store.formulary_file import load_formulary
 from controller.store.ledger import Ledger
 from controller.store.models import EncounterRow
 from controller.store.seed import seed_cabinet
-from tests.engine.rig import CABINET, MORPHINE, entries, layout, open_cabinet
+from tests.engine.rig import CABINET, MORPHINE, entries, layout, make_engine, open_cabinet
 from tests.engine.test_pull import _person_takes
 from tests.hardware.io_board.rigs import run
 from tests.store.test_inventory import FAST_HASHER
@@ -40,15 +39,13 @@ def _seed(
 
 
 def _engine(db: Database, board: IoBoard, clock: FixedClock) -> CabinetEngine:
-    return CabinetEngine(
-        db=db,
-        ledger=Ledger(CABINET, clock, is_simulator=True),
-        board=board,
-        clock=clock,
-        policy=Policy(override_items=frozenset({MORPHINE})),
-        settings=FsmSettings(),
-        hasher=FAST_HASHER,
-    )
+    return make_engine(db, board, clock, policy=Policy(override_items=frozenset({MORPHINE})))
+
+
+async def _pull(engine: CabinetEngine) -> str:
+    started = await engine.execute(StartPull("MRN1"))
+    assert started.ok, started
+    return started.unwrap().pull_id
 
 
 def _codes(result_data: dict[str, Any]) -> list[str]:
@@ -63,16 +60,16 @@ def test_verified_order_shows_the_allergy_and_records_it(db: Database, clock: Fi
             engine = _engine(db, cab.board, clock)
             assert (await engine.restore()).ok
             assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
-            assert (await engine.execute(StartPull("MRN1"))).ok
-            chosen = await engine.execute(SelectItem(order_id="ORD1"))
+            pull_id = await _pull(engine)
+            chosen = await engine.execute(SelectItem(pull_id, order_id="ORD1"))
             assert chosen.ok, chosen  # the pharmacist verified the order: a warning, not a stop
             codes = _codes(dict(chosen.data))
             assert "high_alert" in codes and "allergy" in codes
             allergy = next(w for w in chosen.data["pull"]["warnings"] if w["code"] == "allergy")
             assert allergy["allergen"] == "codeine" and allergy["matched"] == "morphine"
             assert allergy["basis"] == "class"
-            assert (await engine.execute(EnterCount(9))).ok
-            await _person_takes(engine, cab, 1)
+            assert (await engine.execute(EnterCount(pull_id, 9))).ok
+            await _person_takes(engine, cab, pull_id, 1)
             removed = [json.loads(r.body) for r in entries(db) if r.event_type == "dose.removed"]
             assert removed[-1]["details"]["allergy_warnings"] == ["codeine"]
             assert removed[-1]["details"]["allergies_acknowledged"] is False
@@ -89,9 +86,9 @@ def test_override_needs_the_allergy_confirmed(db: Database, clock: FixedClock, a
             engine = _engine(db, cab.board, clock)
             assert (await engine.restore()).ok
             assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
-            assert (await engine.execute(StartPull("MRN1"))).ok
+            pull_id = await _pull(engine)
             override = SelectItem(
-                item_id=MORPHINE, override_reason=OverrideReason.SEVERE_PAIN, acknowledge_allergies=acknowledge
+                pull_id, item_id=MORPHINE, override_reason=OverrideReason.SEVERE_PAIN, acknowledge_allergies=acknowledge
             )
             chosen = await engine.execute(override)
             if not acknowledge:
@@ -100,7 +97,7 @@ def test_override_needs_the_allergy_confirmed(db: Database, clock: FixedClock, a
                 assert "Codeine" in (chosen.detail or "") and "morphine" in (chosen.detail or "").lower()
                 assert chosen.context["allergens"] == ["Codeine"]
                 assert not cab.drawer_released(2)  # nothing unlocked
-                assert engine.pull is not None and engine.pull.state.value == "patient_selected"
+                assert engine.query(GetPull(pull_id)).unwrap().state == "patient_selected"
             else:
                 assert chosen.ok, chosen
                 assert chosen.data["state"] == "blind_count"
@@ -117,8 +114,10 @@ def test_no_allergy_no_allergy_warning(db: Database, clock: FixedClock) -> None:
             engine = _engine(db, cab.board, clock)
             assert (await engine.restore()).ok
             assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
-            assert (await engine.execute(StartPull("MRN1"))).ok
-            chosen = await engine.execute(SelectItem(item_id=MORPHINE, override_reason=OverrideReason.SEVERE_PAIN))
+            pull_id = await _pull(engine)
+            chosen = await engine.execute(
+                SelectItem(pull_id, item_id=MORPHINE, override_reason=OverrideReason.SEVERE_PAIN)
+            )
             assert chosen.ok, chosen
             assert "allergy" not in _codes(dict(chosen.data))
 
@@ -134,18 +133,18 @@ def test_profiled_pull_is_capped_by_the_order(db: Database, clock: FixedClock) -
             engine = _engine(db, cab.board, clock)
             assert (await engine.restore()).ok
             assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
-            assert (await engine.execute(StartPull("MRN1"))).ok
-            chosen = await engine.execute(SelectItem(order_id="ORD1"))
+            pull_id = await _pull(engine)
+            chosen = await engine.execute(SelectItem(pull_id, order_id="ORD1"))
             assert chosen.ok and chosen.data["pull"]["max_quantity"] == 3, chosen
-            assert (await engine.execute(EnterCount(9))).ok
+            assert (await engine.execute(EnterCount(pull_id, 9))).ok
             cab.world.open_drawer(2)
             await engine.poll()
             cab.world.lift_lid(2, 1)
             await engine.poll()
-            too_many = await engine.execute(Take(4))
+            too_many = await engine.execute(Take(pull_id, 4))
             assert too_many.code == "workflow.quantity_exceeds_order", too_many
             assert too_many.context["maximum"] == 3
-            assert (await engine.execute(Take(3))).ok
+            assert (await engine.execute(Take(pull_id, 3))).ok
 
     run(scenario())
 
@@ -164,7 +163,7 @@ def test_discharged_patient_gets_nothing(db: Database, clock: FixedClock) -> Non
             assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
             refused = await engine.execute(StartPull("MRN1"))
             assert refused.code == "engine.patient_not_admitted", refused
-            assert engine.pull is None
+            assert engine.query(ListPulls()).unwrap().pulls == ()  # nothing of the refused start is kept
             with db.write() as session:
                 session.execute(sa.update(EncounterRow).where(EncounterRow.patient_id == "MRN1").values(active=True))
             assert (await engine.execute(StartPull("MRN1"))).ok

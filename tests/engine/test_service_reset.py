@@ -8,13 +8,13 @@ import json
 import pytest
 
 from controller.domain.clock import FixedClock
-from controller.engine.commands import Login, Logout, SelectItem, ServiceCompartment, StartPull, Take
+from controller.engine.commands import Login, Logout, ServiceCompartment, Take
 from controller.fsm.compartment import CompartmentState
 from controller.store.database import Database
 from simulators.common.faults import Fault, FaultKind, FaultPlan
+from tests.engine.pharmacy_rig import seed
 from tests.engine.rig import chain_ok, entries, last_seq, make_engine, open_cabinet
-from tests.engine.test_faults_e2e import login, ok
-from tests.engine.test_restock import seed
+from tests.engine.test_faults_e2e import login, ok, start_pull, state_of
 from tests.hardware.io_board.rigs import run
 
 C = CompartmentState
@@ -33,15 +33,14 @@ def test_faulted_drawer_back_in_service_after_repair(seeded: Database, clock: Fi
             engine = make_engine(seeded, cab.board, clock)
             assert (await engine.restore()).ok
             await login(engine, "NURSE1", "1111")
-            await ok(engine, StartPull("MRN1"))
-            await ok(engine, SelectItem(order_id="ORD2"))
+            pull_id = await start_pull(engine, "ORD2")
             cab.world.clock.advance(1.0)
             cab.world.open_drawer(1)
             await engine.poll()
-            await ok(engine, Take(1))
+            await ok(engine, Take(pull_id, 1))
             cab.world.close_drawer(1)
             await engine.poll()
-            assert engine.compartments["D1"].state is C.FAULT
+            assert state_of(engine, "D1") is C.FAULT
             start = last_seq(seeded)
 
             refused = await engine.execute(ServiceCompartment("D1"))
@@ -49,7 +48,7 @@ def test_faulted_drawer_back_in_service_after_repair(seeded: Database, clock: Fi
             await login(engine, "PHARM1", "3333")
             # not repaired yet: the reset is recorded, the lock is commanded, and it is at fault again
             await ok(engine, ServiceCompartment("D1"))
-            assert engine.compartments["D1"].state is C.FAULT
+            assert state_of(engine, "D1") is C.FAULT
             cab.world.drawers[1].lock_fails = False  # the technician replaces the actuator
             done = await ok(engine, ServiceCompartment("D1"))
             assert done.data["compartment"] == "locked"
@@ -59,9 +58,8 @@ def test_faulted_drawer_back_in_service_after_repair(seeded: Database, clock: Fi
             # in service again: the next pull unlocks it
             await ok(engine, Logout())
             await ok(engine, Login("NURSE1", pin="1111"))
-            await ok(engine, StartPull("MRN1"))
-            await ok(engine, SelectItem(order_id="ORD2"))
-            assert cab.drawer_released(1)
+            again = await start_pull(engine, "ORD2")
+            assert cab.drawer_released(1) and engine.ctx.compartments["D1"].holds_grant(again)
             assert chain_ok(seeded)
 
     run(scenario())

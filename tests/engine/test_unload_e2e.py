@@ -14,34 +14,30 @@ from typing import Any
 import pytest
 
 from controller.domain.clock import FixedClock
-from controller.domain.policies import Policy
 from controller.engine.cabinet import CabinetEngine
-from controller.engine.commands import Login
-from controller.engine.commands_pharmacy import CountBack, FinishRestock, ScanPackage, StartRestock
+from controller.engine.commands import CountBack, FinishRestock, Login, ScanPackage, StartRestock
+from controller.engine.context import Devices
 from controller.fsm.compartment import CompartmentState
-from controller.fsm.settings import FsmSettings
 from controller.fsm.workflows.restock import RestockKind
 from controller.hardware.scanner.driver import ScannerDriver
 from controller.store.database import Database
-from controller.store.ledger import Ledger
 from simulators import scanner as scanner_sim
 from simulators.common.control import ControlSurface
 from simulators.scanner.model import ScannerModel
-from tests.engine import test_restock
+from tests.engine import pharmacy_rig
+from tests.engine.pharmacy_rig import gs1
 from tests.engine.rig import (
-    CABINET,
     Cabinet,
     chain_ok,
     entries,
     last_seq,
     ledger_stock_agrees,
     lots,
+    make_engine,
     open_cabinet,
     stock,
 )
-from tests.engine.test_restock import gs1
 from tests.hardware.io_board.rigs import run
-from tests.store.test_inventory import FAST_HASHER
 
 HEPARIN_NDC = "72603-456-25"
 HEPARIN_10K_NDC = "0409-1316-32"
@@ -50,7 +46,7 @@ MORPHINE_NDC = "0409-1891-01"
 
 @pytest.fixture
 def seeded(db: Database, clock: FixedClock) -> Database:
-    test_restock.seed(db, clock)
+    pharmacy_rig.seed(db, clock)
     return db
 
 
@@ -70,22 +66,18 @@ async def bench(db: Database, clock: FixedClock) -> AsyncIterator[Bench]:
         try:
             scanner = await ScannerDriver.connect(sim.url, baudrate=115200, timeout=2.0)
             try:
-                engine = CabinetEngine(
-                    db=db,
-                    ledger=Ledger(CABINET, clock, is_simulator=True),
-                    board=cab.board,
-                    clock=clock,
-                    policy=Policy(),
-                    settings=FsmSettings(),
-                    hasher=FAST_HASHER,
-                    scanner=scanner,
-                )
+                engine = make_engine(db, cab.board, clock, devices=Devices(board=cab.board, scanner=scanner))
                 assert (await engine.restore()).ok
                 yield Bench(engine, cab, sim.model, sim.url)
             finally:
                 await scanner.close()
         finally:
             await sim.close()
+
+
+def state(engine: CabinetEngine, compartment_id: str) -> CompartmentState:
+    """What the engine's machine says of ``compartment_id`` now."""
+    return CompartmentState(engine.ctx.compartments[compartment_id].state)
 
 
 async def ok(engine: CabinetEngine, command: Any) -> Any:
@@ -106,32 +98,33 @@ def test_unload_a_pocket_to_zero_scanning_over_a_pty(seeded: Database, clock: Fi
             start = last_seq(seeded)
             await ok(e, Login("TECH1", pin="4444"))
             started = await ok(e, StartRestock("D1-P01", kind=RestockKind.UNLOAD, quantity=5))
+            rid = started.unwrap().restock_id
             assert started.data["restock"]["kind"] == "unload"
             assert cab.drawer_released(1)
             cab.world.open_drawer(1)
             await e.poll()
-            assert e.compartments["D1"].state is CompartmentState.OPEN
-            await ok(e, CountBack(5))
+            assert state(e, "D1") is CompartmentState.OPEN
+            await ok(e, CountBack(rid, 5))
             b.scanner.present(gs1(HEPARIN_NDC, "H1", "270331", "U1"), "]d2")
-            first = await ok(e, ScanPackage(units=3))
+            first = await ok(e, ScanPackage(rid, units=3))
             assert first.data["scan"]["verdict"] == "match" and first.data["scan"]["lot"] == "H1"
             # the 10,000 units/mL vial is not what this pocket holds: refused even on the way out
             b.scanner.present(gs1(HEPARIN_10K_NDC, "HX", "271231", "W1"), "]d2")
-            wrong = await e.execute(ScanPackage())
+            wrong = await e.execute(ScanPackage(rid))
             assert wrong.code == "inventory.item_mismatch", wrong
             # more of lot H1 than the pocket holds: refused at the scan, before anything moves
             b.scanner.present(gs1(HEPARIN_NDC, "H1", "270331", "U2"), "]d2")
-            beyond = await e.execute(ScanPackage(units=3))
+            beyond = await e.execute(ScanPackage(rid, units=3))
             assert beyond.code == "inventory.negative_quantity", beyond
             assert (beyond.context["on_hand"], beyond.context["change"]) == (5, -6)
             b.scanner.present(gs1(HEPARIN_NDC, "H1", "270331", "U2"), "]d2")
-            await ok(e, ScanPackage(units=2))
+            await ok(e, ScanPackage(rid, units=2))
             assert stock(seeded)["D1-P01"] == 5  # nothing moves before the unload is finished
-            done = await ok(e, FinishRestock())
+            done = await ok(e, FinishRestock(rid))
             assert done.data["state"] == "done"
             cab.world.close_drawer(1)
             await e.poll()
-            assert e.compartments["D1"].state is CompartmentState.LOCKED
+            assert state(e, "D1") is CompartmentState.LOCKED
             assert stock(seeded)["D1-P01"] == 0
             assert sum(lots(seeded, "D1-P01").values()) == 0
             [unloaded] = rows(seeded, start, "stock.unloaded")
@@ -150,25 +143,25 @@ def test_unload_a_controlled_pocket_with_an_expired_lot(seeded: Database, clock:
             start = last_seq(seeded)
             await ok(e, Login("TECH1", pin="4444"))
             # no vault source is asked for: the stock goes back, it does not come in
-            await ok(e, StartRestock("D2-P01", kind=RestockKind.UNLOAD, quantity=9))
+            rid = (await ok(e, StartRestock("D2-P01", kind=RestockKind.UNLOAD, quantity=9))).unwrap().restock_id
             assert cab.drawer_released(2) and cab.lid_released(2, 1)
             cab.world.open_drawer(2)
             await e.poll()
             cab.world.lift_lid(2, 1)
             await e.poll()
-            await ok(e, CountBack(9))
+            await ok(e, CountBack(rid, 9))
             packages = [("OLD", "260131", "M1", 1), ("A1", "270131", "M2", 2), ("B2", "270630", "M3", 6)]
             for lot, expiry, serial, units in packages:
                 b.scanner.present(gs1(MORPHINE_NDC, lot, expiry, serial), "]d2")
-                scanned = await ok(e, ScanPackage(units=units))
+                scanned = await ok(e, ScanPackage(rid, units=units))
                 assert scanned.data["scan"]["lot"] == lot
-            await ok(e, FinishRestock())
+            await ok(e, FinishRestock(rid))
             cab.world.close_lid(2, 1)
             await e.poll()
             cab.world.close_drawer(2)
             await e.poll()
-            assert e.compartments["D2"].state is CompartmentState.LOCKED
-            assert e.compartments["D2-P01"].state is CompartmentState.LOCKED
+            assert state(e, "D2") is CompartmentState.LOCKED
+            assert state(e, "D2-P01") is CompartmentState.LOCKED
             assert stock(seeded)["D2-P01"] == 0
             unloaded = rows(seeded, start, "stock.unloaded")
             assert sorted((r["lot_number"], r["quantity_change"]) for r in unloaded) == [

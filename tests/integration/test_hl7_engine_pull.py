@@ -29,16 +29,16 @@ def test_an_hl7_order_is_pulled_and_a_dc_stops_the_next_pull(db: Database, clock
                 engine = make_engine(db, cab.board, clock)
                 assert (await engine.restore()).ok
                 assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
-                assert (await engine.execute(StartPull("MRN1"))).ok
-                chosen = await engine.execute(SelectItem(order_id="RX-100"))
+                pull_id = (await engine.execute(StartPull("MRN1"))).unwrap().pull_id
+                chosen = await engine.execute(SelectItem(pull_id, order_id="RX-100"))
                 assert chosen.ok, chosen
-                assert (await engine.execute(EnterCount(9))).ok
+                assert (await engine.execute(EnterCount(pull_id, 9))).ok
                 assert cab.drawer_released(2) and cab.lid_released(2, 1)
                 cab.world.open_drawer(2)
                 await engine.poll()
                 cab.world.lift_lid(2, 1)
                 await engine.poll()
-                assert (await engine.execute(Take(1))).ok
+                assert (await engine.execute(Take(pull_id, 1))).ok
                 cab.world.close_lid(2, 1)
                 await engine.poll()
                 cab.world.close_drawer(2)
@@ -52,10 +52,10 @@ def test_an_hl7_order_is_pulled_and_a_dc_stops_the_next_pull(db: Database, clock
 
                 ack = await client.send(rde("M3", "RX-100", "MRN1", control="DC"))
                 assert ack.code == "AA", ack.text
-                assert (await engine.execute(StartPull("MRN1"))).ok
-                stopped = await engine.execute(SelectItem(order_id="RX-100"))
+                next_pull = (await engine.execute(StartPull("MRN1"))).unwrap().pull_id
+                stopped = await engine.execute(SelectItem(next_pull, order_id="RX-100"))
                 assert (stopped.ok, stopped.code) == (False, "policy.order_not_verified")
-                elsewhere = await engine.execute(SelectItem(order_id="RX-200"))
+                elsewhere = await engine.execute(SelectItem(next_pull, order_id="RX-200"))
                 assert (elsewhere.ok, elsewhere.code) == (False, "engine.item_not_stocked")
             assert one(db, "orders", id="RX-100")["status"] == "discontinued"
             assert chain_ok(db)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from controller.bootstrap.engine import build_engine
+from controller.bootstrap.cabinet import build_engine
 from controller.bootstrap.hardware import DeviceReport, Hardware
 from controller.domain.clock import FixedClock
 from controller.engine.commands import EnterCount, Login, SelectItem, StartPull, Take
@@ -98,14 +98,14 @@ async def order_and_pull(db: Database, clock: FixedClock) -> None:
         engine = build_engine(settings, hardware, db=db, clock=clock, ledger_observers=[OutboxRecorder()])
         assert (await engine.restore()).ok
         assert (await engine.execute(Login("NURSE1", pin="1111"))).ok
-        assert (await engine.execute(StartPull("MRN1"))).ok
-        assert (await engine.execute(SelectItem(order_id="RX-100"))).ok
-        assert (await engine.execute(EnterCount(9))).ok
+        pull_id = (await engine.execute(StartPull("MRN1"))).unwrap().pull_id
+        assert (await engine.execute(SelectItem(pull_id, order_id="RX-100"))).ok
+        assert (await engine.execute(EnterCount(pull_id, 9))).ok
         cab.world.open_drawer(2)
         await engine.poll()
         cab.world.lift_lid(2, 1)
         await engine.poll()
-        assert (await engine.execute(Take(1))).ok
+        assert (await engine.execute(Take(pull_id, 1))).ok
         cab.world.close_lid(2, 1)
         await engine.poll()
         cab.world.close_drawer(2)

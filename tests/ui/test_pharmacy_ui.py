@@ -167,3 +167,37 @@ def test_the_refrigerator_chart_marks_a_recorded_excursion(cabinet: UiCabinet, p
     assert excursion["details"]["minutes"] == 31
     [decided] = cabinet.ledger(event_type="stock.quarantine_reviewed")
     assert (decided["actor_id"], decided["reason_code"]) == ("PHARM1", "within_stability_data")
+
+
+@pytest.mark.timeout(60)
+def test_an_administrator_clears_a_lockout_from_the_console(cabinet: UiCabinet, page: Page, shots: Shots) -> None:
+    for _ in range(5):  # policy.toml: max_failed_logins = 5
+        answer = cabinet.http.post("/api/v1/cabinet/session", json={"user_id": "NURSE2", "pin": "0000"})
+        assert answer.status_code == 401, answer.text
+    assert cabinet.http.post("/api/v1/cabinet/session", json={"user_id": "NURSE2", "pin": "2222"}).status_code == 423
+
+    page.goto(f"{cabinet.url}/pharmacy/")
+    log_in(page, "ADMIN1", "6666")
+    page.click("[data-section=users]")
+    row = page.locator("#users-table tr[data-user='NURSE2']")
+    expect(row).to_have_attribute("data-locked", "true")
+    expect(row).to_contain_text("locked out")
+    row.locator("[data-clear]").click()
+    page.click("#lockout-submit")  # no reason yet: said on screen, nothing sent
+    expect(page.locator("#users-message")).to_contain_text("Say why")
+    page.fill("#lockout-reason", "identity confirmed by the charge nurse")
+    shots("reason")
+    page.click("#lockout-submit")
+    expect(page.locator("#users-message")).to_contain_text("Lockout of NURSE2 cleared")
+    expect(row).to_have_attribute("data-locked", "false")
+    shots("cleared")
+    page.click("#logout")
+
+    nurse = cabinet.login("NURSE2")  # at once, not after the lockout's 15 minutes
+    cabinet.logout(nurse)
+    [cleared] = cabinet.ledger(event_type="session.lockout_cleared")
+    assert (cleared["actor_id"], cleared["note"], cleared["details"]["cleared_user_id"]) == (
+        "ADMIN1",
+        "identity confirmed by the charge nurse",
+        "NURSE2",
+    )

@@ -3,23 +3,24 @@ and on the symbols decoded from a photograph of that package, against the seeded
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from controller.domain.clock import FixedClock
 from controller.domain.package_verification import Verdict
-from controller.engine.package_scan import PackageCheck, PackageReading, check_package, read_package
+from controller.engine.package_check import PackageCheck, PackageReading, check_package, read_package
 from controller.fsm.workflows.restock import ScanVerdict
-from controller.store import engine_state
+from controller.store.cabinet_store import CabinetStore
 from controller.store.database import Database
+from controller.store.ledger import Ledger
 from controller.vision.decode import decode
 from firmware_protocols.scanner import Scan
 from firmware_protocols.scanner.codec import parse_line
 from simulators.scene.barcodes import BarcodeKind
 from simulators.scene.packages import DRUGS, Conditions, LabelSpec, Pose, render_package
-from tests.engine.rig import HEPARIN
-from tests.engine.test_restock import seed
+from tests.engine.pharmacy_rig import seed
+from tests.engine.rig import CABINET, HEPARIN
 
 TODAY = date(2026, 11, 25)
 HEPARIN_5K = next(d for d in DRUGS if d.ndc == "72603-456-25")
@@ -32,6 +33,12 @@ def seeded(db: Database, clock: FixedClock) -> Database:
     return db
 
 
+def store(db: Database) -> CabinetStore:
+    """The cabinet's store as the engine reads it (``check_package`` takes its reader)."""
+    clock = FixedClock(datetime(TODAY.year, TODAY.month, TODAY.day, tzinfo=UTC))
+    return CabinetStore(db, Ledger(CABINET, clock, is_simulator=True))
+
+
 def checks(db: Database, label: LabelSpec) -> tuple[PackageCheck, PackageCheck]:
     package = render_package(label, Pose(angle_deg=-31.0, module_px=3.0, perspective=0.03), Conditions(noise_sigma=4.0),
                              seed=2)  # fmt: skip
@@ -39,11 +46,11 @@ def checks(db: Database, label: LabelSpec) -> tuple[PackageCheck, PackageCheck]:
     line = parse_line(package.truth.symbology_id.encode("ascii") + package.truth.text.encode("ascii"))
     assert isinstance(line, Scan)
     camera = PackageReading.from_symbols(decode(package.image).symbols)
-    with db.read() as session:
-        pocket_item = engine_state.get_medication(session, HEPARIN)
+    with store(db).read() as reader:
+        pocket_item = reader.medication(HEPARIN)
         assert pocket_item is not None
-        by_scanner = check_package(session, read_package(line), pocket_item, today=TODAY)
-        by_camera = check_package(session, camera, pocket_item, today=TODAY)
+        by_scanner = check_package(reader, read_package(line), pocket_item, today=TODAY)
+        by_camera = check_package(reader, camera, pocket_item, today=TODAY)
     return by_scanner, by_camera
 
 
@@ -73,8 +80,8 @@ def test_scanner_and_camera_agree(
 
 def test_camera_with_nothing_decoded_is_unreadable(seeded: Database) -> None:
     reading = PackageReading.from_symbols(())
-    with seeded.read() as session:
-        pocket_item = engine_state.get_medication(session, HEPARIN)
+    with store(seeded).read() as reader:
+        pocket_item = reader.medication(HEPARIN)
         assert pocket_item is not None
-        check = check_package(session, reading, pocket_item, today=TODAY)
+        check = check_package(reader, reading, pocket_item, today=TODAY)
     assert check.verdict is ScanVerdict.UNREADABLE and check.view()["problem"] == "vision.no_symbol"
