@@ -42,6 +42,8 @@ TABLES = {
     "hl7_patient_merges",
     "hl7_outbox",
     "hl7_outbox_attempts",
+    "workflow_journal",
+    "compartment_openings",
 }
 
 
