@@ -6,7 +6,7 @@ After every restart: the ledger's hash chain verifies; each pocket's stock equal
 every unit a hand took out of a pocket (this test's own tally, which the controller never sees) is either recorded
 as removed or covered by an open undocumented-access discrepancy naming the pocket. The campaign that found units
 lost this way (18 over 39 kills) killed at random points; this one kills at the points that lost them, so it is
-short and its result does not depend on luck."""
+short and its result does not depend on luck. It runs on SQLite and, where it answers, on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.api.test_pharmacy_flow import gs1
 from tests.test_sim_end_to_end import kill_all, start_simulators, stop
@@ -48,6 +48,7 @@ class Cabinet:
 
     data_dir: Path
     devices: dict[str, str]
+    database_url: str
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     token: str | None = None
@@ -63,7 +64,8 @@ class Cabinet:
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ADC_")}
         env |= {k: v for k, v in self.devices.items() if k != "ADC_SIM_CONTROL"}
-        env |= {"ADC_DATA_DIR": str(self.data_dir), "ADC_ARGON2_TIME_COST": "1", "ADC_ARGON2_MEMORY_KIB": "8"}
+        env |= {"ADC_DATA_DIR": str(self.data_dir), "ADC_DATABASE_URL": self.database_url,
+                "ADC_ARGON2_TIME_COST": "1", "ADC_ARGON2_MEMORY_KIB": "8"}  # fmt: skip
         log = (self.data_dir / "serve.log").open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "controller.cli.app", "serve", "--no-simulators", "--port", str(self.port)],
@@ -155,9 +157,21 @@ class Cabinet:
 
     def on_hand(self, pocket: str) -> int:
         """What the store says is in the pocket (a nurse's blind count that matches it raises nothing)."""
-        with contextlib.closing(sqlite3.connect(self.data_dir / "adc.db")) as db:
-            (quantity,) = db.execute("SELECT SUM(quantity) FROM pocket_lots WHERE pocket_id = ?", (pocket,)).fetchone()
+        with self.store() as db:
+            quantity = db.execute(
+                sa.text("SELECT SUM(quantity) FROM pocket_lots WHERE pocket_id = :pocket"), {"pocket": pocket}
+            ).scalar()
         return int(quantity or 0)
+
+    @contextmanager
+    def store(self) -> Iterator[sa.Connection]:
+        """The store, read behind the controller's back (what an auditor's query would see)."""
+        engine = sa.create_engine(self.database_url)
+        try:
+            with engine.connect() as connection:
+                yield connection
+        finally:
+            engine.dispose()
 
     # --- what must hold after every restart ---------------------------------------------------------------------
 
@@ -167,17 +181,18 @@ class Cabinet:
         problems: list[str] = []
         if self.call("GET", "/api/v1/ledger/verify")["ok"] is not True:
             problems.append("the hash chain does not verify")
-        with contextlib.closing(sqlite3.connect(self.data_dir / "adc.db")) as db:
-            ledger = dict(db.execute(
+        with self.store() as db:
+            ledger = {k: v for k, v in db.execute(sa.text(
                 "SELECT pocket_id || '/' || lot_number, SUM(quantity_change) FROM ledger_entries "
                 "WHERE quantity_change IS NOT NULL AND lot_number IS NOT NULL GROUP BY pocket_id, lot_number"
-            ).fetchall())  # fmt: skip
-            stock = dict(db.execute("SELECT pocket_id || '/' || lot_number, quantity FROM pocket_lots").fetchall())
-            bodies = [json.loads(b) for (b,) in db.execute("SELECT body FROM ledger_entries ORDER BY seq")]
-            covered = {p for (p,) in db.execute(
+            ))}  # fmt: skip
+            stock = {k: v for k, v in db.execute(sa.text("SELECT pocket_id || '/' || lot_number, quantity FROM "
+                                                         "pocket_lots"))}  # fmt: skip
+            bodies = [json.loads(b) for (b,) in db.execute(sa.text("SELECT body FROM ledger_entries ORDER BY seq"))]
+            covered = {p for (p,) in db.execute(sa.text(
                 "SELECT pocket_id FROM discrepancies WHERE kind = 'undocumented_access' "
                 "AND status IN ('open', 'escalated')"
-            )}  # fmt: skip
+            ))}  # fmt: skip
         for key in sorted(set(ledger) | set(stock)):
             if int(ledger.get(key) or 0) != int(stock.get(key) or 0):
                 problems.append(f"{key}: stock {stock.get(key)} but the ledger sums to {ledger.get(key)}")
@@ -196,9 +211,9 @@ class Cabinet:
 
 
 @contextmanager
-def physical_cabinet(tmp_path: Path) -> Iterator[Cabinet]:
+def physical_cabinet(tmp_path: Path, database_url: str) -> Iterator[Cabinet]:
     process, devices = start_simulators("--serial", "tcp")
-    cabinet = Cabinet(tmp_path, devices)
+    cabinet = Cabinet(tmp_path, devices, database_url)
     try:
         cabinet.start()
         yield cabinet
@@ -324,8 +339,8 @@ KILL_POINTS: list[Callable[[Cabinet], None]] = [
 
 
 @pytest.mark.timeout(600)
-def test_no_unit_is_lost_when_adc_serve_is_killed_at_any_of_these_points(tmp_path: Path) -> None:
-    with physical_cabinet(tmp_path) as cab:
+def test_no_unit_is_lost_when_adc_serve_is_killed_at_any_of_these_points(tmp_path: Path, database_url: str) -> None:
+    with physical_cabinet(tmp_path, database_url) as cab:
         assert cab.check() == []
         lost: dict[str, list[str]] = {}
         for kill_point in KILL_POINTS:
