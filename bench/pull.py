@@ -7,7 +7,8 @@ order), ``EnterCount`` (blind count) -> unlock; "login -> unlock" runs from subm
 simulated board sees the drawer latch released, with no human delay between the commands. Then the person opens
 the drawer and lid, takes one, closes both (instant, in-process), the engine polls between each step and records
 the removal; "controller time per pull" is the wall time of everything the controller did for the whole pull
-(commands, polls, hardware round trips, commits), the simulated human's own actions excluded.
+(commands, polls, hardware round trips, commits), the simulated human's own actions excluded. The same pulls run
+again on a version 1 board, to show what reading and acknowledging the opening counters costs on the bus.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return cuts[49], cuts[98]
 
 
-async def _measure(runs: int, transport: str) -> dict[str, list[float]]:
+async def _measure(runs: int, transport: str, protocol_version: int = 2) -> dict[str, list[float]]:
     clock = SystemClock()
     hasher = CredentialHasher()  # the default cost, as a cabinet runs it (Settings)
     with tempfile.TemporaryDirectory() as folder:
@@ -88,7 +89,9 @@ async def _measure(runs: int, transport: str) -> dict[str, list[float]]:
             with db.write() as session:
                 ledger = Ledger(CABINET, clock, is_simulator=True)
                 seed_cabinet(session, _layout(runs + 10), load_formulary(), ledger=ledger, hasher=hasher, clock=clock)
-            sim = await io_board_sim.start(control=ControlSurface(), transport=transport, layout=LAYOUT)
+            sim = await io_board_sim.start(
+                control=ControlSurface(), transport=transport, layout=LAYOUT, protocol_version=protocol_version
+            )
             try:
                 driver = await IoBoardDriver.connect(sim.url)
                 try:
@@ -173,7 +176,10 @@ def run(console: Console, runs: int = 50, transport: str = "rtu") -> Table:
     except OSError:  # no pseudo-terminals here: fall back to TCP
         transport = "tcp"
         samples = asyncio.run(_measure(runs, transport))
-    table = Table(title=f"Pull ({runs} runs, Modbus {transport.upper()}, argon2 default cost)")
+    # The same pulls on a version 1 board (no opening counters): what the counters' reads and acknowledgements
+    # cost on this bus.
+    version_1 = asyncio.run(_measure(runs, transport, protocol_version=1))
+    table = Table(title=f"Pull ({runs} runs, Modbus {transport.upper()}, argon2 default cost, version 2 board)")
     table.add_column("measure")
     table.add_column("p50 ms", justify="right")
     table.add_column("p99 ms", justify="right")
@@ -185,6 +191,12 @@ def run(console: Console, runs: int = 50, transport: str = "rtu") -> Table:
     ):
         p50, p99 = _percentiles(samples[key])
         table.add_row(name, f"{p50 * 1000:.1f}", f"{p99 * 1000:.1f}", target)
+    for name, key in (
+        ("credentials -> unlock, version 1 board", "login_to_unlock"),
+        ("controller time per pull, version 1 board", "per_pull"),
+    ):
+        p50, p99 = _percentiles(version_1[key])
+        table.add_row(name, f"{p50 * 1000:.1f}", f"{p99 * 1000:.1f}", "")
     table.caption = f"measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; human actions excluded"
     return table
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from controller.engine.context import EngineContext
 from controller.engine.topology import BoardAddress
@@ -60,6 +61,15 @@ def read_compartment(snapshot: BoardSnapshot, address: BoardAddress) -> Reading 
 
 
 @dataclass
+class Step:
+    """One compartment's part of a snapshot."""
+
+    counter: int | None
+    decisions: list[Decision] = field(default_factory=list)
+    events: list[CompartmentEventKind] = field(default_factory=list)
+
+
+@dataclass
 class Followed:
     """What one snapshot (or the restore) wrote, and what still needs the board afterwards."""
 
@@ -74,6 +84,11 @@ class SnapshotFollower:
         with ctx.store.read() as reader:
             self._recorded: dict[str, int] = reader.recorded_openings()
         self.protocol_version: int | None = None
+        # Compartment -> the counter value at which the board first showed an opening no sensor read saw. A
+        # snapshot reads the sensors before the counters, so an opening made between the two reads shows first
+        # as a counted opening of a shut compartment; such a compartment waits for the next read, and the opening
+        # is taken as unseen only if that read does not show it open.
+        self._unconfirmed: dict[str, int] = {}
 
     # --- a running cabinet --------------------------------------------------------------------------------------
 
@@ -91,36 +106,16 @@ class SnapshotFollower:
             reading = read_compartment(snapshot, ctx.topology.address[compartment.id])
             if reading is None:
                 continue
-            missed, counter = self._unrecorded(compartment.id, reading)
             holders = compartment.workflow_ids
-            events: list[E] = []
-            edge_open = reading.is_open and not compartment.is_physically_open
-            if edge_open:
-                opened = compartment.opened(now=now, session=ctx.session)
-                decisions.append(opened)
-                events.append(E.OPENED if compartment.state is C.OPEN else E.TAMPERED)
-            missed -= 1 if edge_open and missed else 0
-            if missed > 0:
-                unseen = compartment.opened_unseen(now=now, session=ctx.session, count=missed, seen_by="counter")
-                decisions.append(unseen)
-                if unseen.accepted and compartment.state is C.CLOSED:
-                    events.append(E.OPENED_AND_CLOSED)
-                elif unseen.accepted and compartment.state is C.UNACCOUNTED and holders:
-                    events.append(E.TAMPERED)
-            if reading.is_shut and compartment.is_physically_open:
-                decisions.append(compartment.closed(now=now))
-                if compartment.state is C.CLOSED:
-                    events.append(E.CLOSED)
-            if reading.is_shut and reading.latched and compartment.state in (C.CLOSED, C.UNLOCKED):
-                expired = compartment.state is C.UNLOCKED
-                decisions.append(compartment.latched(now=now))
-                if expired:
-                    events.append(E.EXPIRED)
+            step = self._step(compartment, reading, now)
+            if step is None:
+                continue  # waits for the next read (see __init__)
+            decisions += step.decisions
             if reading.is_shut and not reading.latched and compartment.state is C.CLOSED:
                 done.shut_unlatched.append(compartment.id)
-            if counter is not None:
-                counts[compartment.id] = counter
-            for kind in events:
+            if step.counter is not None:
+                counts[compartment.id] = step.counter
+            for kind in step.events:
                 reaction.merge(self._route(holders, CompartmentEvent(kind, compartment.id), now))
         changed = {c: n for c, n in counts.items() if self._recorded.get(c) != n}
         reaction.decisions[:0] = decisions
@@ -131,6 +126,40 @@ class SnapshotFollower:
             done.sealed += await ctx.actuator.release(workflow_id)
         done.acknowledge = {c: n for c, n in counts.items() if self._seen(snapshot, c) != n}
         return done
+
+    def _step(self, compartment: Compartment, reading: Reading, now: datetime) -> Step | None:
+        """What one read says happened to ``compartment``: its machine's decisions and the events for the workflow
+        holding it. None when a counted opening of a shut compartment must wait for the next read."""
+        session = self.ctx.session
+        missed, counter = self._unrecorded(compartment.id, reading)
+        step = Step(counter=counter)
+        edge_open = reading.is_open and not compartment.is_physically_open
+        if edge_open:
+            step.decisions.append(compartment.opened(now=now, session=session))
+            step.events.append(E.OPENED if compartment.state is C.OPEN else E.TAMPERED)
+        missed -= 1 if edge_open and missed else 0
+        if missed > 0 and not edge_open and compartment.id not in self._unconfirmed:
+            assert counter is not None
+            self._unconfirmed[compartment.id] = counter
+            return None
+        self._unconfirmed.pop(compartment.id, None)
+        if missed > 0:
+            unseen = compartment.opened_unseen(now=now, session=session, count=missed, seen_by="counter")
+            step.decisions.append(unseen)
+            if unseen.accepted and compartment.state is C.CLOSED:
+                step.events.append(E.OPENED_AND_CLOSED)
+            elif unseen.accepted and compartment.state is C.UNACCOUNTED and compartment.workflow_ids:
+                step.events.append(E.TAMPERED)
+        if reading.is_shut and compartment.is_physically_open:
+            step.decisions.append(compartment.closed(now=now))
+            if compartment.state is C.CLOSED:
+                step.events.append(E.CLOSED)
+        if reading.is_shut and reading.latched and compartment.state in (C.CLOSED, C.UNLOCKED):
+            expired = compartment.state is C.UNLOCKED
+            step.decisions.append(compartment.latched(now=now))
+            if expired:
+                step.events.append(E.EXPIRED)
+        return step
 
     async def settle(self, followed: Followed) -> list[SealedEntry]:
         """What a snapshot leaves for the board: acknowledge the counted openings, lock what shut unlatched."""

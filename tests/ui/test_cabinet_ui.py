@@ -251,3 +251,38 @@ def test_a_logoff_during_the_witness_step_keeps_the_waste_on_the_pending_list(
     [pending] = cabinet.ledger(event_type="dose.waste_pending")
     assert (pending["actor_id"], pending["item_id"]) == ("NURSE1", ITEM)
     assert cabinet.ledger(event_type="dose.wasted") == []
+
+
+@pytest.mark.timeout(90)
+def test_a_return_left_waiting_for_its_witness_is_witnessed_from_the_pending_list(
+    cabinet: UiCabinet, page: Page, shots: Shots
+) -> None:
+    admin = cabinet.login("ADMIN1")
+    witnessed = {"actions": ["controlled_waste", "discrepancy_resolution", "controlled_return"]}
+    change = {"changes": {"witness": witnessed}, "reason": "controlled returns witnessed (P&T)"}
+    assert cabinet.http.patch("/api/v1/admin/policies", json=change, headers=admin).is_success
+    cabinet.logout(admin)
+    page.goto(f"{cabinet.url}/cabinet/")
+    log_in(page, "NURSE1", "1111")
+    pull_with_a_blind_count(cabinet, page, shots, cabinet.on_hand(POCKET))
+    page.click("#return-button")
+    page.click("#send-return")
+    expect(page.locator("#witness-dialog")).to_be_visible()
+    page.click("#witness-cancel")  # nobody to witness it now
+    expect(page.locator("#return-message")).to_contain_text("waits for a witness")
+    expect(page.locator("#pending-count")).to_have_text("1")
+    page.click("#pending-button")
+    row = page.locator(".pending-witness")
+    expect(row).to_have_attribute("data-kind", "return")
+    shots("pending-return")
+    row.locator("button").click()
+    expect(page.locator("#witness-dialog")).to_be_visible()
+    page.fill("#witness-user", "NURSE2")
+    press(page, "#witness-dialog", "2222")
+    page.click("#witness-dialog .key-submit")
+    expect(page.locator("#pending-message")).to_contain_text("witnessed and recorded")
+    expect(page.locator(".pending-witness")).to_have_count(0)
+    expect(page.locator("#pending-count")).to_have_text("0")
+    shots("witnessed")
+    [returned] = cabinet.ledger(event_type="dose.returned")
+    assert (returned["actor_id"], returned["witness_id"], returned["item_id"]) == ("NURSE1", "NURSE2", ITEM)

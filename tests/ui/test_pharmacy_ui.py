@@ -48,6 +48,7 @@ def test_a_technician_restocks_a_pocket_by_scan(cabinet: UiCabinet, page: Page, 
     expect(refusal).to_contain_text("is not ondansetron")
     shots("wrong-package-refused")
     page.click("[data-sim=present]")  # the page's simulator button: a package of this pocket's item
+    expect(page.locator("#sim-message")).to_contain_text("Present a package of this item: done")
     page.click("#scan-package")
     expect(page.locator("#restock-progress")).to_contain_text("scanned 2 of 2")
     page.click("#restock-finish")

@@ -115,9 +115,10 @@ async function logout() {
 async function refreshPending() {
   if (!ctx.session) return;
   try {
-    const { wastes } = await api.get("/api/v1/wastes/pending");
-    $("#pending-count").textContent = String(wastes.length);
-    $("#pending-button").classList.toggle("attention", wastes.length > 0);
+    const { wastes, witness_steps: steps } = await api.get("/api/v1/cabinet/session/pending");
+    const owed = wastes.length + steps.filter((s) => s.kind !== "waste").length;
+    $("#pending-count").textContent = String(owed);
+    $("#pending-button").classList.toggle("attention", owed > 0);
   } catch {
     // users without the remove privilege have no pending list; the patients screen says why
   }

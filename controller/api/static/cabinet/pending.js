@@ -7,21 +7,24 @@ import { messageBox, showDone, showInfo, showProblem } from "/common/messages.js
 import { askWitness } from "/common/witness.js";
 import { showWaste } from "./waste.js";
 
-export async function showPending(ctx) {
+export async function showPending(ctx, { said = "" } = {}) {
   const message = messageBox("pending-message");
-  const list = h("ul", { class: "pending-list", "aria-label": "Pending wastes" });
+  const list = h("ul", { class: "pending-list", "aria-label": "Pending wastes and witness steps" });
   ctx.show(
     h(
       "section",
       { class: "pending", "aria-labelledby": "pending-title" },
-      h("h1", { id: "pending-title" }, "Pending wastes"),
+      h("h1", { id: "pending-title" }, "Pending"),
       list,
       message,
     ),
   );
+  if (said) showDone(message, said);
   try {
     const { wastes } = await ctx.api.get("/api/v1/wastes/pending");
-    if (wastes.length === 0) list.append(h("li", { class: "hint" }, "Nothing pending."));
+    const { witness_steps: all } = await ctx.api.get("/api/v1/cabinet/session/pending");
+    const steps = all.filter((s) => s.kind !== "waste"); // a waste's step is begun from its row above
+    if (wastes.length + steps.length === 0) list.append(h("li", { class: "hint" }, "Nothing pending."));
     for (const w of wastes) {
       list.append(
         h(
@@ -46,8 +49,7 @@ export async function showPending(ctx) {
         ),
       );
     }
-    const { witness_steps: steps } = await ctx.api.get("/api/v1/cabinet/session/pending");
-    for (const step of steps.filter((s) => s.kind !== "waste")) {
+    for (const step of steps) {
       list.append(
         h(
           "li",
@@ -75,8 +77,7 @@ export async function showPending(ctx) {
       what: `${ctx.session.display_name}: ${words(step.kind).toLowerCase()} ${step.target_id}.`,
     });
     if (outcome.signed) {
-      showDone(message, `${words(step.kind)} ${step.target_id} witnessed and recorded.`);
-      showPending(ctx);
+      showPending(ctx, { said: `${words(step.kind)} ${step.target_id} witnessed and recorded.` });
     } else {
       showInfo(message, "Witness cancelled: the action still waits for a witness.");
     }

@@ -46,6 +46,7 @@ export function showReturn(ctx, target) {
           message,
           "Witness cancelled: the return is kept and waits for a witness; the dose stays with you until then.",
         );
+        ctx.refreshPending(); // it is on the pending list now
         return;
       }
       state = outcome.signed.state;

@@ -369,7 +369,7 @@ class RestockFlow {
             try {
               const resolved = typeof args === "function" ? await args() : args;
               await act(this.api, device, action, resolved);
-              clearMessage(simMessage);
+              showInfo(simMessage, `${text}: done.`);
             } catch (problem) {
               showProblem(simMessage, problem);
             }
