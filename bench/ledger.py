@@ -22,11 +22,12 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
+from controller.domain.chain import GENESIS_HASH, entry_hash
 from controller.domain.clock import FixedClock
 from controller.domain.transactions import EventType, LedgerRecord
 from controller.store import schema
 from controller.store.database import Database
-from controller.store.ledger import GENESIS_HASH, Ledger, canonical_body, entry_hash, verify_chain
+from controller.store.ledger import Ledger, canonical_body, verify_chain
 from controller.store.models import LedgerEntryRow, LedgerHeadRow
 
 

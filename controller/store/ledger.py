@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from controller.domain.chain import GENESIS_HASH, entry_hash
 from controller.domain.clock import Clock
 from controller.domain.transactions import EventType, LedgerRecord
 from controller.errors import SoftwareError
@@ -41,7 +42,6 @@ _INSERT_ENTRY = insert(ENTRIES)
 _ADVANCE_HEAD = update(HEADS).where(HEADS.c.cabinet_id == sa_bindparam("cabinet"))
 _READ_HEAD = select(HEADS.c.last_seq, HEADS.c.last_hash).where(HEADS.c.cabinet_id == sa_bindparam("cabinet"))
 
-GENESIS_HASH = "0" * 64
 BODY_FORMAT_VERSION = 1
 
 _encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
@@ -52,10 +52,6 @@ def format_timestamp(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise SoftwareError("ledger.invalid_entry", "ledger timestamps must be timezone-aware")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def entry_hash(prev_hash: str, body: str) -> str:
-    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
 def _check_json(value: Any, where: str) -> None:

@@ -9,11 +9,12 @@ from itertools import pairwise
 import pytest
 import sqlalchemy as sa
 
+from controller.domain.chain import GENESIS_HASH, ChainEntry, ChainHead, Verdict, entry_hash, judge
 from controller.domain.clock import FixedClock
 from controller.domain.transactions import EventType, LedgerRecord
 from controller.errors import SoftwareError
 from controller.store.database import Database
-from controller.store.ledger import GENESIS_HASH, Ledger, entry_hash, verify_chain
+from controller.store.ledger import Ledger, verify_chain
 from tests.store.helpers import entry, triggers_disabled
 
 CABINET = "CAB-T"
@@ -44,6 +45,21 @@ def verify(db: Database):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def ledger(clock: FixedClock) -> Ledger:
     return Ledger(CABINET, clock, is_simulator=True)
+
+
+def test_a_copy_of_the_chain_applies_the_sealed_entries_in_order(
+    db: Database, ledger: Ledger, clock: FixedClock
+) -> None:
+    """What the ledger seals is what ``controller.domain.chain.judge`` expects of an arriving entry."""
+    append_many(db, ledger, 4, clock)
+    with db.reader.connect() as connection:
+        rows = connection.execute(sa.text("SELECT seq, prev_hash, hash, body FROM ledger_entries ORDER BY seq")).all()
+    head, held = ChainHead(), dict[int, str]()
+    for row in rows:
+        arriving = ChainEntry(CABINET, row.seq, row.prev_hash, row.hash, row.body)
+        assert judge(head, arriving, held.get).verdict is Verdict.APPLY
+        head, held[row.seq] = ChainHead(row.seq, row.hash), row.hash
+        assert judge(head, arriving, held.get).verdict is Verdict.DUPLICATE
 
 
 def test_entries_chain_from_genesis_with_gapless_sequence(db: Database, ledger: Ledger, clock: FixedClock) -> None:
