@@ -57,6 +57,8 @@ class CabinetEngine:
     async def execute(self, command: Returns[T]) -> CommandResult[T]:
         """Run one command. Expected refusals come back as results; anything raised is a bug."""
         async with self._lock:
+            if self._follower.awaiting_read:
+                await self.refresh()  # an opening the last read could not place: settle it before anything acts
             return await self._run(command)
 
     async def _run(self, command: Any) -> CommandResult[Any]:

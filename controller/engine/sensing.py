@@ -84,11 +84,16 @@ class SnapshotFollower:
         with ctx.store.read() as reader:
             self._recorded: dict[str, int] = reader.recorded_openings()
         self.protocol_version: int | None = None
-        # Compartment -> the counter value at which the board first showed an opening no sensor read saw. A
-        # snapshot reads the sensors before the counters, so an opening made between the two reads shows first
-        # as a counted opening of a shut compartment; such a compartment waits for the next read, and the opening
-        # is taken as unseen only if that read does not show it open.
-        self._unconfirmed: dict[str, int] = {}
+        # Compartments whose board showed, at the last read, an opening no sensor read saw. A snapshot reads the
+        # sensors before the counters, so an opening made between the two reads shows first as a counted opening
+        # of a shut compartment; such a compartment waits for the next read, and the opening is taken as unseen
+        # only if that read does not show it open.
+        self._unconfirmed: set[str] = set()
+
+    @property
+    def awaiting_read(self) -> bool:
+        """Whether an opening the last read counted but could not place waits for the next read."""
+        return bool(self._unconfirmed)
 
     # --- a running cabinet --------------------------------------------------------------------------------------
 
@@ -139,10 +144,9 @@ class SnapshotFollower:
             step.events.append(E.OPENED if compartment.state is C.OPEN else E.TAMPERED)
         missed -= 1 if edge_open and missed else 0
         if missed > 0 and not edge_open and compartment.id not in self._unconfirmed:
-            assert counter is not None
-            self._unconfirmed[compartment.id] = counter
+            self._unconfirmed.add(compartment.id)
             return None
-        self._unconfirmed.pop(compartment.id, None)
+        self._unconfirmed.discard(compartment.id)
         if missed > 0:
             unseen = compartment.opened_unseen(now=now, session=session, count=missed, seen_by="counter")
             step.decisions.append(unseen)

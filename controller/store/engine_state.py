@@ -394,27 +394,7 @@ def pending_wastes(session: Session, cabinet_id: str, user_id: str | None = None
     query = select(PendingWasteRow).where(PendingWasteRow.cabinet_id == cabinet_id, PendingWasteRow.status == OPEN)
     if user_id is not None:
         query = query.where(PendingWasteRow.user_id == user_id)
-    result = []
-    for r in session.execute(query.order_by(PendingWasteRow.id)).scalars():
-        due = _aware(r.due_at)
-        assert due is not None
-        result.append(
-            PendingWaste(
-                r.id,
-                r.user_id,
-                r.patient_id,
-                r.order_id,
-                r.item_id,
-                r.pocket_id,
-                r.lot_number,
-                r.amount,
-                r.unit,
-                r.removed_seq,
-                due,
-                r.status,
-            )
-        )
-    return result
+    return [_pending_waste(r) for r in session.execute(query.order_by(PendingWasteRow.id)).scalars()]
 
 
 AWAITING_WITNESS = "awaiting_witness"  # entered, its witness not signed yet: pending again after a restart
@@ -424,27 +404,14 @@ OWED = (OPEN, "escalated", AWAITING_WITNESS)
 def owed_wastes(session: Session, cabinet_id: str) -> list[PendingWaste]:
     """Every waste still owed at the cabinet (open, escalated, or waiting for its witness), oldest first."""
     query = select(PendingWasteRow).where(PendingWasteRow.cabinet_id == cabinet_id, PendingWasteRow.status.in_(OWED))
-    result = []
-    for r in session.execute(query.order_by(PendingWasteRow.id)).scalars():
-        due = _aware(r.due_at)
-        assert due is not None
-        result.append(
-            PendingWaste(
-                r.id,
-                r.user_id,
-                r.patient_id,
-                r.order_id,
-                r.item_id,
-                r.pocket_id,
-                r.lot_number,
-                r.amount,
-                r.unit,
-                r.removed_seq,
-                due,
-                r.status,
-            )
-        )
-    return result
+    return [_pending_waste(r) for r in session.execute(query.order_by(PendingWasteRow.id)).scalars()]
+
+
+def _pending_waste(r: PendingWasteRow) -> PendingWaste:
+    due = _aware(r.due_at)
+    assert due is not None
+    return PendingWaste(r.id, r.user_id, r.patient_id, r.order_id, r.item_id, r.pocket_id, r.lot_number, r.amount,
+                        r.unit, r.removed_seq, due, r.status)  # fmt: skip
 
 
 def close_pending_waste(session: Session, waste_id: int, status: str = "wasted") -> None:

@@ -21,8 +21,7 @@ export async function showPending(ctx, { said = "" } = {}) {
   );
   if (said) showDone(message, said);
   try {
-    const { wastes } = await ctx.api.get("/api/v1/wastes/pending");
-    const { witness_steps: all } = await ctx.api.get("/api/v1/cabinet/session/pending");
+    const { wastes, witness_steps: all } = await ctx.api.get("/api/v1/cabinet/session/pending");
     const steps = all.filter((s) => s.kind !== "waste"); // a waste's step is begun from its row above
     if (wastes.length + steps.length === 0) list.append(h("li", { class: "hint" }, "Nothing pending."));
     for (const w of wastes) {
