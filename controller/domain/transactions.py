@@ -53,6 +53,8 @@ class EventType(StrEnum):
     QUARANTINE_REVIEWED = "stock.quarantine_reviewed"  # a pharmacist released or condemned a quarantined lot
     DEVICE_FAULT = "device.fault"  # a board fault bit rose: watchdog expired, board restarted, over-current ...
     WORKFLOW_CANCELLED = "workflow.cancelled"  # a pull (etc.) ended before anything was removed: cancel, expiry
+    FLEET_ANCHORED = "fleet.anchored"  # the central server's committed head of this chain (seq + hash)
+    FLEET_DIRECTORY_REFUSED = "fleet.directory_refused"  # a directory record from the central refused (stale ...)
 
     @property
     def moves_stock(self) -> bool:

@@ -508,3 +508,31 @@ class CompartmentOpeningsRow(Base):
     compartment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     recorded: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FleetForwardStateRow(Base):
+    """How far the cabinet's ledger has gone to the central server: ``published_seq`` is the last entry JetStream
+    has stored (the forwarder resumes after it), ``acknowledged_*`` the central's committed head as last heard,
+    ``anchored_seq`` the central seq the cabinet's last ``fleet.anchored`` entry names. ``halted_code`` is set when
+    the cabinet found its own chain contradicting the central's (forwarding stops until someone looks)."""
+
+    __tablename__ = "fleet_forward_state"
+    cabinet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    published_seq: Mapped[int] = mapped_column(BigInteger)
+    acknowledged_seq: Mapped[int] = mapped_column(BigInteger)
+    acknowledged_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    anchored_seq: Mapped[int] = mapped_column(BigInteger)
+    anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    halted_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    halted_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FleetDownlinkVersionRow(Base):
+    """The version of each central directory record the cabinet has applied: an older one is refused."""
+
+    __tablename__ = "fleet_downlink_versions"
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

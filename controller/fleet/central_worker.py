@@ -1,0 +1,345 @@
+"""One central ingest worker: pulls cabinets' ledger entries from JetStream and applies them to PostgreSQL.
+
+Responsible for: the shared durable pull consumer (any number of workers, in any number of processes, fetch from
+the same one; kill any of them and its unacknowledged messages are redelivered to the others); refusing a message
+that is unreadable, from an unregistered cabinet or not signed by the cabinet it names (an alarm and a dead letter,
+never applied); acknowledging only after the PostgreSQL commit that applied or dropped the entry; publishing the
+advanced heads to the cabinets (their anchors) and asking a cabinet to resend when its chain has a gap; bounded
+redelivery of a message whose processing fails, then the dead-letter subject. While PostgreSQL is unreachable the
+worker keeps its batch, tells JetStream it is still working on it and retries: an outage of the database never
+sends an entry to the dead letters. Heartbeats update each cabinet's last contact and clock skew.
+
+Not responsible for: the chain rule (``controller.domain.chain``) or how entries are stored
+(``controller.store.central.ledger``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.kv import KeyValue
+from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from controller.domain.chain import ChainEntry
+from controller.domain.clock import Clock
+from controller.errors import ControllerError
+from controller.fleet import link as links
+from controller.fleet import protocol as p
+from controller.store.central import ledger as central
+from controller.store.central import tables as t
+from controller.store.database import Database
+
+log = logging.getLogger(__name__)
+
+CLOCK_SKEW_LIMIT = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    batch: int = 500
+    fetch_timeout_s: float = 0.5
+    ack_wait_s: float = 30.0
+    max_deliver: int = 5
+    heartbeat_flush_s: float = 1.0
+
+
+@dataclass
+class WorkerStats:
+    applied: int = 0
+    duplicates: int = 0
+    held: int = 0
+    refused: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    db_retries: int = 0
+    heartbeats: int = 0
+    last_error: str | None = None
+    recent_lag_s: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Cabinet:
+    public_key: str
+    active: bool
+
+
+class CentralWorker:
+    def __init__(
+        self, db: Database, nats_url: str, clock: Clock, *, name: str = "central", config: WorkerConfig | None = None
+    ) -> None:
+        self.db = db
+        self.nats_url = nats_url
+        self.clock = clock
+        self.name = name
+        self.config = config or WorkerConfig()
+        self.stats = WorkerStats()
+        self._cabinets: dict[str, _Cabinet] = {}
+        self._beats: dict[str, p.Heartbeat] = {}
+        self.ready = asyncio.Event()
+
+    # --- the loop ------------------------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        link = await links.connect(self.nats_url, name=self.name, stop=stop)
+        if link is None:
+            return
+        try:
+            while not stop.is_set():
+                try:
+                    await self._session(link, stop)
+                except Exception as exc:  # the link or a stream call failed: rebuild everything and go on
+                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("central worker %s: %s; rebuilding its consumers", self.name, self.stats.last_error)
+                    await asyncio.sleep(0.5)
+        finally:
+            await link.close()
+
+    async def _session(self, link: links.Link, stop: asyncio.Event) -> None:
+        """One life of the consumers, rebuilt after every reconnect."""
+        link.reconnected.clear()
+        await links.declare_streams(link.js)
+        heads = await links.bucket(link.js, p.HEADS_BUCKET)
+        subscription = await link.js.pull_subscribe(
+            p.LEDGER_SUBJECTS,
+            durable=p.INGEST_CONSUMER,
+            stream=p.LEDGER_STREAM,
+            config=ConsumerConfig(
+                durable_name=p.INGEST_CONSUMER,
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=self.config.ack_wait_s,
+                max_deliver=self.config.max_deliver,
+                max_ack_pending=50_000,
+            ),
+        )
+        beats = await link.client.subscribe(p.HEARTBEAT_SUBJECTS, queue=p.CENTRAL_QUEUE, cb=self._on_heartbeat)
+        await self._republish(link, heads)
+        flusher = asyncio.create_task(self._flush_heartbeats(stop))
+        self.ready.set()
+        try:
+            while not stop.is_set() and not link.reconnected.is_set():
+                try:
+                    messages = await subscription.fetch(self.config.batch, timeout=self.config.fetch_timeout_s)
+                except TimeoutError:
+                    continue
+                await self._handle(link, heads, messages, stop)
+        finally:
+            flusher.cancel()
+            for closing in (subscription.unsubscribe(), beats.unsubscribe()):
+                try:
+                    await closing
+                except Exception:  # the connection may already be gone
+                    log.debug("unsubscribing", exc_info=True)
+
+    async def _republish(self, link: links.Link, heads: KeyValue) -> None:
+        """After a (re)connect: every head again (a put lost with the link would leave a cabinet's anchor behind),
+        and a resend request for every chain with entries held behind a gap."""
+        current, gaps = await asyncio.to_thread(self._heads_and_gaps)
+        for cabinet_id, (seq, digest) in current.items():
+            await _quietly(heads.put(cabinet_id, p.encode_head(p.AcknowledgedHead(seq, digest))))
+        for cabinet_id, first_missing in gaps.items():
+            await _quietly(link.client.publish(p.resend_subject(cabinet_id), str(first_missing).encode()))
+
+    def _heads_and_gaps(self) -> tuple[dict[str, tuple[int, str]], dict[str, int]]:
+        with self.db.reader.connect() as connection:
+            current = {r.cabinet_id: (int(r.seq), str(r.hash)) for r in connection.execute(select(t.heads)).all()}
+            held = connection.execute(select(t.held.c.cabinet_id).distinct()).scalars().all()
+        return {c: v for c, v in current.items() if v[0] > 0}, {c: current[c][0] + 1 for c in held if c in current}
+
+    # --- one batch ----------------------------------------------------------------------------------------------
+
+    async def _handle(self, link: links.Link, heads: KeyValue, messages: list[Msg], stop: asyncio.Event) -> None:
+        self.stats.batches += 1
+        while True:
+            try:
+                result, refusals = await asyncio.to_thread(self._apply, messages)
+                break
+            except (OperationalError, DBAPIError) as exc:
+                if not _is_disconnect(exc):
+                    await self._one_by_one(link, heads, messages)
+                    return
+                # PostgreSQL is away: keep the batch, keep JetStream from redelivering it elsewhere, try again.
+                self.stats.db_retries += 1
+                self.stats.last_error = f"database: {type(exc).__name__}"
+                for message in messages:
+                    await _quietly(message.in_progress())
+                if stop.is_set():
+                    return
+                await asyncio.sleep(0.5)
+            except Exception as exc:  # a bug or a poison message: find which, one message at a time
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                await self._one_by_one(link, heads, messages)
+                return
+        await self._after_commit(link, heads, messages, result, refusals)
+
+    async def _one_by_one(self, link: links.Link, heads: KeyValue, messages: list[Msg]) -> None:
+        for message in messages:
+            try:
+                result, refusals = await asyncio.to_thread(self._apply, [message])
+            except Exception as exc:  # this message fails on its own: bounded redelivery, then the dead letters
+                delivered = message.metadata.num_delivered
+                if delivered >= self.config.max_deliver:
+                    await self._dead_letter(link, message, "fleet.dead_letter", f"{type(exc).__name__}: {exc}")
+                else:
+                    await _quietly(message.nak(delay=min(30.0, 0.5 * 2**delivered)))
+                continue
+            await self._after_commit(link, heads, [message], result, refusals)
+
+    async def _after_commit(
+        self, link: links.Link, heads: KeyValue, messages: list[Msg], result: central.IngestResult,
+        refusals: list[tuple[Msg, str, str]],
+    ) -> None:  # fmt: skip
+        for message in messages:  # the commit is done: only now may JetStream forget them
+            await _quietly(message.ack())
+        for message, code, detail in refusals:
+            await self._dead_letter(link, message, code, detail, recorded=True)
+        for cabinet_id, head in result.heads.items():
+            await _quietly(heads.put(cabinet_id, p.encode_head(p.AcknowledgedHead(head.seq, head.hash))))
+        for cabinet_id, first_missing in result.resend_from.items():
+            await _quietly(link.client.publish(p.resend_subject(cabinet_id), str(first_missing).encode()))
+        for outcome in result.outcomes:
+            if outcome.verdict == "apply":
+                self.stats.applied += 1
+            elif outcome.verdict == "duplicate":
+                self.stats.duplicates += 1
+            elif outcome.verdict == central.HELD:
+                self.stats.held += 1
+            else:
+                self.stats.refused += 1
+
+    def _apply(self, messages: list[Msg]) -> tuple[central.IngestResult, list[tuple[Msg, str, str]]]:
+        now = self.clock.now()
+        entries: list[ChainEntry] = []
+        refusals: list[tuple[Msg, str, str]] = []
+        for message in messages:
+            try:
+                entries.append(self._admit(message))
+            except ControllerError as exc:
+                refusals.append((message, exc.code, exc.detail))
+        with self.db.writer.begin() as connection:
+            for message, code, detail in refusals:
+                cabinet_id = message.subject.rsplit(".", 1)[-1][:64]
+                central.record_alarm(connection, cabinet_id, _claimed_seq(message), code, detail, now=now)
+                _record_dead_letter(connection, message, code, detail, now)
+            result = central.ingest(connection, entries, now=now)
+        return result, refusals
+
+    def _admit(self, message: Msg) -> ChainEntry:
+        entry = p.decode_entry(message.data, subject=message.subject)
+        cabinet = self._cabinet(entry.cabinet_id)
+        if cabinet is None or not cabinet.active:
+            raise ControllerError(
+                "fleet.unknown_cabinet", f"cabinet {entry.cabinet_id} is not registered (or is retired) here"
+            )
+        signature = (message.headers or {}).get(p.SIGNATURE_HEADER)
+        p.check_signature(cabinet.public_key, message.data, signature, cabinet_id=entry.cabinet_id)
+        return entry
+
+    def _cabinet(self, cabinet_id: str) -> _Cabinet | None:
+        known = self._cabinets.get(cabinet_id)
+        if known is not None:
+            return known
+        with self.db.reader.connect() as connection:
+            row = connection.execute(
+                select(t.cabinets.c.public_key, t.cabinets.c.active).where(t.cabinets.c.cabinet_id == cabinet_id)
+            ).first()
+        if row is None:
+            return None
+        self._cabinets[cabinet_id] = _Cabinet(str(row.public_key), bool(row.active))
+        return self._cabinets[cabinet_id]
+
+    async def _dead_letter(
+        self, link: links.Link, message: Msg, code: str, detail: str, *, recorded: bool = False
+    ) -> None:
+        self.stats.dead_letters += 1
+        headers = {"Adc-Code": code, "Adc-Detail": detail[:500], "Adc-Subject": message.subject}
+        await _quietly(link.js.publish(p.DEAD_LETTER_SUBJECT, message.data, headers=headers))
+        if not recorded:
+            now = self.clock.now()
+            try:
+                await asyncio.to_thread(self._record_dead_letter, message, code, detail, now)
+            except Exception:  # the dead-letter stream holds it even when the database cannot
+                log.warning("dead letter of %s kept in NATS only", message.subject, exc_info=True)
+        await _quietly(message.term())
+
+    def _record_dead_letter(self, message: Msg, code: str, detail: str, now: datetime) -> None:
+        with self.db.writer.begin() as connection:
+            _record_dead_letter(connection, message, code, detail, now)
+
+    # --- heartbeats ----------------------------------------------------------------------------------------------
+
+    async def _on_heartbeat(self, message: Msg) -> None:
+        try:
+            beat = p.decode_heartbeat(message.data)
+            cabinet = self._cabinet(beat.cabinet_id)
+            if cabinet is None:
+                return  # an unknown cabinet's heartbeat changes nothing; its entries raise the alarm
+            signature = (message.headers or {}).get(p.SIGNATURE_HEADER)
+            p.check_signature(cabinet.public_key, message.data, signature, cabinet_id=beat.cabinet_id)
+        except ControllerError as exc:
+            log.info("heartbeat on %s refused: %s", message.subject, exc)
+            return
+        self._beats[beat.cabinet_id] = beat
+        self.stats.heartbeats += 1
+
+    async def _flush_heartbeats(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(self.config.heartbeat_flush_s)
+            if not self._beats:
+                continue
+            beats, self._beats = self._beats, {}
+            try:
+                await asyncio.to_thread(self._record_heartbeats, list(beats.values()))
+            except Exception:  # the next heartbeats say the same; nothing else depends on these
+                log.warning("recording heartbeats", exc_info=True)
+
+    def _record_heartbeats(self, beats: list[p.Heartbeat]) -> None:
+        now = self.clock.now()
+        with self.db.writer.begin() as connection:
+            rows: list[dict[str, Any]] = []
+            for beat in beats:
+                skew = (beat.sent_at - now).total_seconds()
+                rows.append(
+                    {"cab": beat.cabinet_id, "last_contact_at": now, "clock_skew_s": skew,
+                     "reported_head_seq": beat.head_seq, "reported_published_seq": beat.published_seq,
+                     "reported_open_alarms": beat.open_alarms}
+                )  # fmt: skip
+                if abs(skew) > CLOCK_SKEW_LIMIT.total_seconds():
+                    central.record_alarm(
+                        connection, beat.cabinet_id, None, "fleet.clock_skew",
+                        f"the cabinet's clock is {skew:+.0f} s from the central's", now=now,
+                    )  # fmt: skip
+            connection.execute(update(t.cabinets).where(t.cabinets.c.cabinet_id == bindparam("cab")), rows)
+
+
+def _record_dead_letter(connection: Connection, message: Msg, code: str, detail: str, now: datetime) -> None:
+    central.record_dead_letter(
+        connection, subject=message.subject, stream_seq=message.metadata.sequence.stream, payload=message.data,
+        code=code, detail=detail, now=now,
+    )  # fmt: skip
+
+
+def _claimed_seq(message: Msg) -> int | None:
+    header = (message.headers or {}).get(p.MSG_ID_HEADER, "")
+    tail = header.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _is_disconnect(exc: DBAPIError) -> bool:
+    return bool(exc.connection_invalidated) or isinstance(exc, OperationalError)
+
+
+async def _quietly(awaitable: Any) -> None:
+    """A best-effort call whose failure the protocol covers: an unacked message is redelivered and judged a
+    duplicate, a head not published is published with the next, a resend not heard is asked again."""
+    try:
+        await awaitable
+    except Exception:
+        log.debug("best-effort NATS call failed", exc_info=True)

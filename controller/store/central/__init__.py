@@ -1,0 +1,1 @@
+"""The central server's store: the union of every cabinet's ledger, the fleet's registry, alarms and directory."""

@@ -1,0 +1,228 @@
+"""A hospital on one machine for the fleet tests: a private NATS server with JetStream, a TCP proxy that can cut
+and stall a cabinet's link, and light cabinets (their own SQLite store, ledger and forwarder) against one central
+on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from controller.domain.clock import Clock, SystemClock
+from controller.domain.transactions import EventType, LedgerRecord
+from controller.fleet import protocol as p
+from controller.fleet.forwarder import Forwarder, ForwarderConfig
+from controller.store import schema
+from controller.store.central import ledger as central
+from controller.store.database import Database
+from controller.store.ledger import Ledger
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class NatsServer:
+    """``nats-server -js`` on an ephemeral port with its store in ``directory``; it can be stopped and started
+    again on the same port and store (a NATS restart)."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+        self.binary = binary
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+class LinkProxy:
+    """A TCP proxy between a cabinet and NATS that can cut every connection (and refuse new ones) or stall them
+    (accept, pass nothing) until restored."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = 0
+        self.cut = False
+        self.stalled = False
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.cut:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while not self.cut:
+                    data = await source.read(65536)
+                    if not data:
+                        break
+                    while self.stalled and not self.cut:
+                        await asyncio.sleep(0.05)
+                    sink.write(data)
+                    await sink.drain()
+            except (OSError, asyncio.CancelledError):
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers.difference_update((writer, up_writer))
+
+    def drop(self) -> None:
+        """Cut the link: close every connection, refuse new ones."""
+        self.cut = True
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+    def restore(self) -> None:
+        self.cut = False
+        self.stalled = False
+
+    async def close(self) -> None:
+        self.drop()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+@dataclass
+class Cabinet:
+    """A light simulated cabinet: its own store and ledger, a forwarder, and doses it records."""
+
+    cabinet_id: str
+    db: Database
+    ledger: Ledger
+    key: object
+    forwarder: Forwarder
+    proxy: LinkProxy | None = None
+    task: asyncio.Task[None] | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def dispense(self, count: int = 1, *, pocket: str | None = None) -> None:
+        for _ in range(count):
+            with self.db.write() as session:
+                self.ledger.append(
+                    session,
+                    LedgerRecord(
+                        EventType.DOSE_REMOVED,
+                        actor_id="nurse1",
+                        patient_id="P1",
+                        item_id="morphine-2mg",
+                        pocket_id=pocket or f"{self.cabinet_id}-D1-P1",
+                        quantity_change=-1,
+                    ),
+                )
+
+    def start(self) -> None:
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(self.forwarder.run(self.stop))
+
+    async def halt(self) -> None:
+        self.stop.set()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 15)
+            self.task = None
+
+
+def make_cabinet(
+    root: Path, central_db: Database, cabinet_id: str, nats_url: str, *, clock: Clock | None = None,
+    config: ForwarderConfig | None = None, register: bool = True,
+) -> Cabinet:  # fmt: skip
+    db = Database.open(f"sqlite:///{root / (cabinet_id + '.db')}", create=True)
+    schema.upgrade(db)
+    clock = clock or SystemClock()
+    ledger = Ledger(cabinet_id, clock, is_simulator=True)
+    key = p.new_signing_key()
+    if register:
+        with central_db.writer.begin() as connection:
+            central.register_cabinet(
+                connection, cabinet_id, name=cabinet_id, care_area="4W", public_key=p.public_key_text(key),
+                now=SystemClock().now(),
+            )  # fmt: skip
+    forwarder = Forwarder(
+        db, ledger, key, nats_url, clock,
+        config=config or ForwarderConfig(heartbeat_s=0.5, anchor_interval_s=0.5, poll_s=0.05),
+    )  # fmt: skip
+    return Cabinet(cabinet_id, db, ledger, key, forwarder)
+
+
+def local_chain(cabinet: Cabinet) -> list[tuple[int, str, str]]:
+    from controller.store.fleet_link import entries_after
+
+    return [(e.seq, e.hash, e.body) for e in entries_after(cabinet.db, cabinet.cabinet_id, 0, limit=10**9)]
+
+
+def central_chain(central_db: Database, cabinet_id: str) -> list[tuple[int, str, str]]:
+    with central_db.reader.connect() as connection:
+        return [(e.seq, e.hash, e.body) for e in central.chain_of(connection, cabinet_id)]
+
+
+async def eventually(check: Callable[[], bool], *, timeout: float = 30.0, what: str = "condition") -> float:
+    """Wait until ``check()`` holds; returns how long it took."""
+    started = time.monotonic()
+    while not await asyncio.to_thread(check):
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what} did not hold within {timeout} s")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def nats_server(directory: Path) -> Iterator[NatsServer]:
+    server = NatsServer(directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
