@@ -13,7 +13,18 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from bench import api, hl7_ingest, hl7_outbound, io_board, ledger, pill_counter, pull, vision_barcodes, vision_pills
+from bench import (
+    api,
+    fleet,
+    hl7_ingest,
+    hl7_outbound,
+    io_board,
+    ledger,
+    pill_counter,
+    pull,
+    vision_barcodes,
+    vision_pills,
+)
 
 # name -> what prints its table; run in this order.
 RUNNERS: dict[str, Callable[[argparse.Namespace, Console], object]] = {
@@ -26,6 +37,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, Console], object]] = {
     "hl7": lambda args, console: hl7_ingest.run(console),
     "hl7_out": lambda args, console: hl7_outbound.run(console),
     "api": lambda args, console: api.run(console),
+    "fleet": lambda args, console: fleet.run(console),
 }
 
 

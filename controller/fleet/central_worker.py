@@ -16,6 +16,7 @@ Not responsible for: the chain rule (``controller.domain.chain``) or how entries
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -226,7 +227,12 @@ class CentralWorker:
         with self.db.writer.begin() as connection:
             for message, code, detail in refusals:
                 cabinet_id = message.subject.rsplit(".", 1)[-1][:64]
-                central.record_alarm(connection, cabinet_id, _claimed_seq(message), code, detail, now=now)
+                # The message's digest tells two refused messages apart; a redelivery of one raises nothing new.
+                signature = str((message.headers or {}).get(p.SIGNATURE_HEADER, ""))
+                digest = hashlib.sha256(message.data + signature.encode()).hexdigest()
+                central.record_alarm(
+                    connection, cabinet_id, _claimed_seq(message), code, detail, now=now, entry_hash=digest
+                )
                 _record_dead_letter(connection, message, code, detail, now)
             result = central.ingest(connection, entries, now=now)
         return result, refusals

@@ -142,6 +142,8 @@ class Forwarder:
 
     async def _heartbeats(self, link: links.Link, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            if not link.client.is_connected:
+                self.status.link_up = False
             self.status.head_seq = await asyncio.to_thread(store.head_seq, self.db, self.cabinet_id)
             beat = p.Heartbeat(self.cabinet_id, self.clock.now(), self.status.head_seq, self.status.published_seq)
             payload = p.encode_heartbeat(beat)
