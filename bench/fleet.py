@@ -20,8 +20,9 @@ Rows:
 * **raw**: the same 20,000 rows (the column dicts ``controller.store.central.ledger._row`` builds) into the same
   partitioned, indexed ``fleet_ledger`` of a fresh schema, 500 per transaction: a bare SQLAlchemy
   ``connection.execute(insert(fleet_ledger), rows)`` executemany, and psycopg ``COPY ... FROM STDIN``. No JetStream,
-  no JSON, no signatures, no chain checks, no heads. **ratio to raw** = our throughput / the bare executemany
-  throughput (1.00 would mean the whole fleet path costs nothing over inserting the rows).
+  no JSON, no signatures, no chain checks, no heads; median of three runs, each into a fresh schema. **ratio to
+  raw** = our throughput / the bare executemany throughput (1.00 would mean the whole fleet path costs nothing over
+  inserting the rows).
 * **drain after a 24-hour outage**: one busy cabinet with 3,000 doses queued in its own SQLite store (appended
   through its ``Ledger``), then its real ``Forwarder`` (heartbeat 1 s, anchor every 60 s) and one ``CentralWorker``
   started: seconds until the central's head is the cabinet's 3,000th entry (same hash), and entries/s.
@@ -31,12 +32,16 @@ Rows:
   publish until the worker counted them all (``stats.heartbeats``) and ``fleet_cabinets`` shows every one recorded
   (the worker's heartbeat flush is set to 0.05 s for this, instead of 1 s, so the timing is not mostly the flush
   timer). Then one entry from each of the 10,000 cabinets, published at once with the worker running (its key
-  cache warm from the heartbeats): batches of up to 500 distinct cabinets, one entry each, which is what 10,000
-  cabinets at 0.02 dispenses/s produce. heartbeat_cost = the warm round's seconds / its heartbeats.
+  cache warm from the heartbeats): batches of up to 500 distinct cabinets, one entry each, as 10,000 cabinets at
+  0.02 dispenses/s produce them (their 200 entries/s would come in smaller batches still). heartbeat_cost = the
+  warm round's seconds / its heartbeats.
   N_max = 1 / (0.02 × entry_cost + (1/30) × heartbeat_cost), printed three times: with entry_cost = 1 / the
   online 1-worker throughput (as specified; that rate is the paced offer, so this cost is an upper bound), with
   1 / the 1-worker backlog drain rate (capacity, 50 cabinets, ~10 entries per cabinet per batch), and with the
-  sparse-batch cost above (the one that matches 10,000 cabinets). Memory ("throughput/s" column): VmRSS of that
+  sparse-batch cost above (the one that matches 10,000 cabinets). Two more N_max rows take the sparse cost and add
+  what the model leaves out: the ``fleet.anchored`` entries each Forwarder appends to its own chain and forwards
+  (at most one per ``anchor_interval_s`` = 60 s by default, ~0.013/s at 0.02 doses/s), with heartbeats every 30 s
+  and every 5 s (the Forwarder's default ``heartbeat_s``). Memory ("throughput/s" column): VmRSS of that
   process before and after registering the 10,000 cabinets and hearing one heartbeat from each, per 1,000
   cabinets. The costs are wall-clock seconds of one process on this machine, with PostgreSQL and NATS sharing its
   cores; nothing here runs 10,000 cabinets' forwarders.
@@ -48,6 +53,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import math
 import multiprocessing
 import shutil
 import socket
@@ -60,7 +66,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from statistics import quantiles
+from statistics import median, quantiles
 from typing import Any
 
 import nats
@@ -631,8 +637,18 @@ async def _scale(db_url: str, nats_url: str, cabinets: int, heartbeats: int) -> 
     )  # fmt: skip
 
 
-def n_max(entry_cost_s: float, heartbeat_cost_s: float) -> float:
-    return 1.0 / (DISPENSES_PER_S * entry_cost_s + heartbeat_cost_s / HEARTBEAT_PERIOD_S)
+def n_max(
+    entry_cost_s: float, heartbeat_cost_s: float, *, entries_per_s: float = DISPENSES_PER_S,
+    heartbeat_period_s: float = HEARTBEAT_PERIOD_S,
+) -> float:  # fmt: skip
+    return 1.0 / (entries_per_s * entry_cost_s + heartbeat_cost_s / heartbeat_period_s)
+
+
+def anchors_per_s(dispenses_per_s: float, interval_s: float) -> float:
+    """The rate of the ``fleet.anchored`` entries a forwarder adds to its own chain (and so forwards): after an
+    anchor, the next comes at ``interval_s`` if a dose moved the head meanwhile, else at the next dose (Poisson
+    doses; the few seconds of the head watch's poll are left out)."""
+    return 1.0 / (interval_s + math.exp(-dispenses_per_s * interval_s) / dispenses_per_s)
 
 
 # --- the run -------------------------------------------------------------------------------------------------------
@@ -694,12 +710,13 @@ def _measure(console: Console, schemas: Schemas, server: NatsServer, folder: Pat
 
     console.print(f"fleet: raw inserts of the same {n:,} rows …")
     raw = raw_rows(fleet)
-    db = schemas.fresh()
-    executemany_s = raw_executemany(db, raw)
-    db.dispose()
-    db = schemas.fresh()
-    copy_s = raw_copy(db, raw)
-    db.dispose()
+    timings: dict[str, list[float]] = {"executemany": [], "copy": []}
+    for _ in range(3):  # median of three: a 2-core machine is noisy and these runs are short
+        for name, insert in (("executemany", raw_executemany), ("copy", raw_copy)):
+            db = schemas.fresh()
+            timings[name].append(insert(db, raw))
+            db.dispose()
+    executemany_s, copy_s = median(timings["executemany"]), median(timings["copy"])
     rows.append(Measurement(f"3. raw executemany, {RAW_BATCH}/txn", n, executemany_s))
     rows.append(Measurement(f"3. raw COPY, {RAW_BATCH}/txn", n, copy_s))
     raw_rate = n / executemany_s
@@ -756,6 +773,21 @@ def model_rows(scale: ScaleResult, online_rate: float, backlog_rate: float, cons
                 comparable=False,
             )
         )  # fmt: skip
+    anchors = anchors_per_s(DISPENSES_PER_S, ForwarderConfig().anchor_interval_s)
+    entries = DISPENSES_PER_S + anchors
+    for label, period in (("", HEARTBEAT_PERIOD_S), (", beat 5 s", ForwarderConfig().heartbeat_s)):
+        cabinets = n_max(sparse_cost, beat_cost, entries_per_s=entries, heartbeat_period_s=period)
+        rows.append(
+            Measurement(
+                f"5. N_max, sparse + anchors{label}", 0, 1.0, target=goal, ok=cabinets >= TARGET_CABINETS,
+                n_text=f"{cabinets:,.0f}", rate_text="—", comparable=False,
+            )
+        )  # fmt: skip
+    console.print(
+        f"  anchors: a forwarder with the default anchor_interval_s={ForwarderConfig().anchor_interval_s:.0f} adds"
+        f" ~{anchors:.4f} fleet.anchored entries/s to {DISPENSES_PER_S} doses/s ({entries:.4f} entries/s); its"
+        f" default heartbeat is every {ForwarderConfig().heartbeat_s:.0f} s, not {HEARTBEAT_PERIOD_S:.0f} s"
+    )
     per_thousand = (scale.rss_after_mb - scale.rss_before_mb) / (scale.cabinets / 1000)
     rows.append(
         Measurement(

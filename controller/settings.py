@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         default=None, description="the receiver of dispense and charge messages; set, every dose is queued for it"
     )
 
+    # The fleet link, started by ``adc serve`` when set (the cabinet keeps working without it):
+    fleet_nats_url: str | None = Field(default=None, description="NATS of the hospital's central, nats://HOST:4222")
+    fleet_key_file: Path | None = Field(
+        default=None, description="the cabinet's Ed25519 signing key; default: fleet.key in data_dir (made once)"
+    )
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests need: Debian's chromium drives the browser tests (tests/ui).
-APT_PACKAGES=(python3-venv chromium)
+# System packages the tests need: Debian's chromium drives the browser tests (tests/ui); the fleet tests
+# (tests/fleet) start their own nats-server -js on an ephemeral port, from Debian's package.
+APT_PACKAGES=(python3-venv chromium nats-server)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

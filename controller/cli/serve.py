@@ -72,6 +72,7 @@ def serve(
 ) -> None:
     """Run the simulated cabinet: store, device simulators, API and pages; print the URL and demo credentials."""
     from controller.api.app import create_app  # here: the other adc commands need not load the web stack
+    from controller.cli.fleet_services import fleet_services
     from controller.cli.hl7_services import hl7_interfaces
 
     with StopSignals(interrupt=True) as stop:
@@ -87,10 +88,11 @@ def serve(
                 devices = {DEVICE_SETTINGS[name]: url for name, url in endpoints.items() if name in DEVICE_SETTINGS}
                 settings = settings.model_copy(update=devices)
                 api = api.model_copy(update={"sim_control": endpoints.get("ADC_SIM_CONTROL")})
+            services = [*hl7.services, *fleet_services(settings, is_simulator=use_simulators)]
             scheme = "https" if api.tls_cert and api.tls_key else "http"
             banner = _banner(f"{scheme}://{host}:{port}/", settings, simulated=use_simulators, first_run=first_run)
             config = uvicorn.Config(
-                create_app(settings, api, ledger_observers=hl7.ledger_observers, services=hl7.services),
+                create_app(settings, api, ledger_observers=hl7.ledger_observers, services=services),
                 host=host,
                 port=port,
                 access_log=False,  # the app logs each request by route template: no ids (MRNs) from paths in logs

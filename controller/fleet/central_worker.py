@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,6 +70,10 @@ class WorkerStats:
 class _Cabinet:
     public_key: str
     active: bool
+    read_at: float  # monotonic time of the registry read: a re-key or a retirement is seen within CABINET_TTL_S
+
+
+CABINET_TTL_S = 10.0
 
 
 class CentralWorker:
@@ -106,6 +111,7 @@ class CentralWorker:
         """One life of the consumers, rebuilt after every reconnect."""
         link.reconnected.clear()
         await links.declare_streams(link.js)
+        await asyncio.to_thread(self._load_registry)
         heads = await links.bucket(link.js, p.HEADS_BUCKET)
         subscription = await link.js.pull_subscribe(
             p.LEDGER_SUBJECTS,
@@ -129,15 +135,15 @@ class CentralWorker:
                 try:
                     messages = await subscription.fetch(self.config.batch, timeout=self.config.fetch_timeout_s)
                 except TimeoutError:
+                    messages = []
+                _raise_if_cancelled()  # nats-py's fetch can swallow a cancellation: honour it here
+                if not messages:
                     continue
                 await self._handle(link, heads, messages, stop)
         finally:
             flusher.cancel()
             for closing in (subscription.unsubscribe(), beats.unsubscribe()):
-                try:
-                    await closing
-                except Exception:  # the connection may already be gone
-                    log.debug("unsubscribing", exc_info=True)
+                await _quietly(asyncio.wait_for(closing, 2.0))  # the connection may already be gone
 
     async def _republish(self, link: links.Link, heads: KeyValue) -> None:
         """After a (re)connect: every head again (a put lost with the link would leave a cabinet's anchor behind),
@@ -201,8 +207,12 @@ class CentralWorker:
             await _quietly(message.ack())
         for message, code, detail in refusals:
             await self._dead_letter(link, message, code, detail, recorded=True)
-        for cabinet_id, head in result.heads.items():
-            await _quietly(heads.put(cabinet_id, p.encode_head(p.AcknowledgedHead(head.seq, head.hash))))
+        await asyncio.gather(
+            *(
+                _quietly(heads.put(cabinet_id, p.encode_head(p.AcknowledgedHead(head.seq, head.hash))))
+                for cabinet_id, head in result.heads.items()
+            )
+        )
         for cabinet_id, first_missing in result.resend_from.items():
             await _quietly(link.client.publish(p.resend_subject(cabinet_id), str(first_missing).encode()))
         for outcome in result.outcomes:
@@ -239,27 +249,37 @@ class CentralWorker:
 
     def _admit(self, message: Msg) -> ChainEntry:
         entry = p.decode_entry(message.data, subject=message.subject)
+        signature = (message.headers or {}).get(p.SIGNATURE_HEADER)
         cabinet = self._cabinet(entry.cabinet_id)
+        if cabinet is not None and cabinet.active and not _signed_by(cabinet, message.data, signature):
+            cabinet = self._cabinet(entry.cabinet_id, fresh=True)  # re-keyed since it was read?
         if cabinet is None or not cabinet.active:
             raise ControllerError(
                 "fleet.unknown_cabinet", f"cabinet {entry.cabinet_id} is not registered (or is retired) here"
             )
-        signature = (message.headers or {}).get(p.SIGNATURE_HEADER)
         p.check_signature(cabinet.public_key, message.data, signature, cabinet_id=entry.cabinet_id)
         return entry
 
-    def _cabinet(self, cabinet_id: str) -> _Cabinet | None:
+    def _cabinet(self, cabinet_id: str, *, fresh: bool = False) -> _Cabinet | None:
         known = self._cabinets.get(cabinet_id)
-        if known is not None:
+        if known is not None and not fresh and time.monotonic() - known.read_at < CABINET_TTL_S:
             return known
         with self.db.reader.connect() as connection:
             row = connection.execute(
                 select(t.cabinets.c.public_key, t.cabinets.c.active).where(t.cabinets.c.cabinet_id == cabinet_id)
             ).first()
         if row is None:
+            self._cabinets.pop(cabinet_id, None)
             return None
-        self._cabinets[cabinet_id] = _Cabinet(str(row.public_key), bool(row.active))
+        self._cabinets[cabinet_id] = _Cabinet(str(row.public_key), bool(row.active), time.monotonic())
         return self._cabinets[cabinet_id]
+
+    def _load_registry(self) -> None:
+        """Every registered cabinet in one query, so the first message of each after a restart costs no lookup."""
+        with self.db.reader.connect() as connection:
+            rows = connection.execute(select(t.cabinets.c.cabinet_id, t.cabinets.c.public_key, t.cabinets.c.active))
+            read_at = time.monotonic()
+            self._cabinets = {r.cabinet_id: _Cabinet(str(r.public_key), bool(r.active), read_at) for r in rows}
 
     async def _dead_letter(
         self, link: links.Link, message: Msg, code: str, detail: str, *, recorded: bool = False
@@ -284,9 +304,11 @@ class CentralWorker:
     async def _on_heartbeat(self, message: Msg) -> None:
         try:
             beat = p.decode_heartbeat(message.data)
-            cabinet = self._cabinet(beat.cabinet_id)
-            if cabinet is None:
-                return  # an unknown cabinet's heartbeat changes nothing; its entries raise the alarm
+            cabinet = self._cabinets.get(beat.cabinet_id)
+            if cabinet is None or time.monotonic() - cabinet.read_at >= CABINET_TTL_S:
+                cabinet = await asyncio.to_thread(self._cabinet, beat.cabinet_id, fresh=True)
+            if cabinet is None or not cabinet.active:
+                return  # an unknown or retired cabinet's heartbeat changes nothing; its entries raise the alarm
             signature = (message.headers or {}).get(p.SIGNATURE_HEADER)
             p.check_signature(cabinet.public_key, message.data, signature, cabinet_id=beat.cabinet_id)
         except ControllerError as exc:
@@ -330,6 +352,20 @@ def _record_dead_letter(connection: Connection, message: Msg, code: str, detail:
         connection, subject=message.subject, stream_seq=message.metadata.sequence.stream, payload=message.data,
         code=code, detail=detail, now=now,
     )  # fmt: skip
+
+
+def _raise_if_cancelled() -> None:
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _signed_by(cabinet: _Cabinet, payload: bytes, signature: str | None) -> bool:
+    try:
+        p.check_signature(cabinet.public_key, payload, signature, cabinet_id="")
+    except ControllerError:
+        return False
+    return True
 
 
 def _claimed_seq(message: Msg) -> int | None:

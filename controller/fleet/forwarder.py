@@ -73,6 +73,7 @@ class Forwarder:
         self.config = config or ForwarderConfig()
         self.status = ForwarderStatus()
         self._rewind_to: int | None = None
+        self._resends = 0  # how often the central asked to publish again: part of the message id after a rewind
         self._pending_head: p.AcknowledgedHead | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -93,10 +94,13 @@ class Forwarder:
                 ]
                 reconnected = asyncio.create_task(link.reconnected.wait())
                 halted = asyncio.create_task(stop.wait())
-                await asyncio.wait([*tasks, reconnected, halted], return_when=asyncio.FIRST_COMPLETED)
-                for task in (*tasks, reconnected, halted):
-                    task.cancel()
-                await asyncio.gather(*tasks, reconnected, halted, return_exceptions=True)
+                children = (*tasks, reconnected, halted)
+                try:
+                    await asyncio.wait(children, return_when=asyncio.FIRST_COMPLETED)
+                finally:  # also when this task is cancelled: no part of a stopped forwarder keeps publishing
+                    for task in children:
+                        task.cancel()
+                    await asyncio.gather(*children, return_exceptions=True)
                 if not stop.is_set():
                     await asyncio.sleep(0.2)  # a task failed or the link came back: build them again
         finally:
@@ -109,6 +113,7 @@ class Forwarder:
         while not stop.is_set():
             if self._rewind_to is not None:
                 to, self._rewind_to = self._rewind_to, None
+                self._resends += 1
                 await asyncio.to_thread(store.rewind, self.db, self.cabinet_id, to, self.clock.now())
                 self.status.published_seq = min(self.status.published_seq, to)
             if self.status.halted:
@@ -126,7 +131,7 @@ class Forwarder:
                 for entry in entries:
                     payload = p.encode_entry(entry)
                     headers = {
-                        p.MSG_ID_HEADER: p.msg_id(self.cabinet_id, entry.seq),
+                        p.MSG_ID_HEADER: p.msg_id(self.cabinet_id, entry.seq, resend=self._resends),
                         p.SIGNATURE_HEADER: p.sign(self.key, payload),
                     }
                     pending.append(await link.js.publish_async(subject, payload, headers=headers))
@@ -188,7 +193,7 @@ class Forwarder:
                 if self._pending_head is not None:
                     await asyncio.to_thread(self._settle_head, self._pending_head)
         finally:
-            await _quietly(watcher.stop())
+            await _quietly(asyncio.wait_for(watcher.stop(), 2.0))
 
     def _settle_head(self, head: p.AcknowledgedHead) -> None:
         now = self.clock.now()
@@ -227,7 +232,7 @@ class Forwarder:
                     continue
                 await asyncio.to_thread(self._apply_user, update.value)
         finally:
-            await _quietly(watcher.stop())
+            await _quietly(asyncio.wait_for(watcher.stop(), 2.0))
 
     def _apply_user(self, payload: bytes) -> None:
         try:
@@ -251,7 +256,7 @@ class Forwarder:
 async def _unsubscribe(subscription: object) -> None:
     unsubscribe = getattr(subscription, "unsubscribe", None)
     if unsubscribe is not None:
-        await _quietly(unsubscribe())
+        await _quietly(asyncio.wait_for(unsubscribe(), 2.0))
 
 
 async def _quietly(awaitable: object) -> None:

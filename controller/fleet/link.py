@@ -41,8 +41,8 @@ class Link:
     async def close(self) -> None:
         if not self.client.is_closed:
             try:
-                await self.client.close()
-            except Exception:  # closing a dead connection: nothing to keep
+                await asyncio.wait_for(self.client.close(), 5.0)
+            except Exception:  # closing a dead connection (or one stuck reconnecting): nothing to keep
                 log.debug("closing NATS connection", exc_info=True)
 
 

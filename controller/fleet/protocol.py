@@ -64,8 +64,11 @@ def resend_subject(cabinet_id: str) -> str:
     return f"adc.resend.{check_cabinet_id(cabinet_id)}"
 
 
-def msg_id(cabinet_id: str, seq: int) -> str:
-    return f"{cabinet_id}:{seq}"
+def msg_id(cabinet_id: str, seq: int, *, resend: int = 0) -> str:
+    """``<cabinet>:<seq>``; a publication the central asked for again (it lacks the entry: the first copy went to
+    the dead letters, or the stream lost it) adds ``:r<n>``, or JetStream would drop it as a duplicate for the
+    whole duplicate window. A copy the central does hold is judged a duplicate there and not applied."""
+    return f"{cabinet_id}:{seq}" if resend == 0 else f"{cabinet_id}:{seq}:r{resend}"
 
 
 def user_key(user_id: str) -> str:

@@ -27,6 +27,7 @@ from controller.domain.chain import GENESIS_HASH, ChainEntry, ChainHead, Judgeme
 from controller.store.central import tables as t
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+RESEND_AFTER = timedelta(seconds=10)
 HELD = "held"  # the outcome of an entry kept until its predecessors arrive
 
 
@@ -81,6 +82,7 @@ def ingest(connection: Connection, entries: Sequence[ChainEntry], *, now: dateti
         .with_for_update()
     ).all()
     heads = {row.cabinet_id: ChainHead(int(row.seq), str(row.hash)) for row in locked}
+    held_rows = _held_rows(connection, sorted(heads))
     rows: list[dict[str, Any]] = []
     for cabinet_id in sorted(by_cabinet):
         arrivals = sorted(by_cabinet[cabinet_id], key=lambda e: e.seq)
@@ -88,7 +90,7 @@ def ingest(connection: Connection, entries: Sequence[ChainEntry], *, now: dateti
             for entry in arrivals:
                 result.outcomes.append(Outcome(entry, "unknown", "fleet.unknown_cabinet", "not registered"))
             continue
-        chain = _Chain(connection, cabinet_id, heads[cabinet_id], arrivals)
+        chain = _Chain(connection, cabinet_id, heads[cabinet_id], arrivals, held_rows.get(cabinet_id, {}))
         for entry in arrivals:
             _settle(chain, entry, result, now, connection)
             while (held := chain.next_held()) is not None:
@@ -96,11 +98,15 @@ def ingest(connection: Connection, entries: Sequence[ChainEntry], *, now: dateti
         if chain.head != heads[cabinet_id]:
             result.heads[cabinet_id] = chain.head
         rows.extend(chain.rows)
-        if chain.gap_from is not None and chain.gap_from > chain.head.seq:
+        if chain.waiting_since is not None and chain.waiting_since < now - RESEND_AFTER and chain.held_entries():
+            # Entries have waited behind this gap a while (not merely arrived out of order between two workers):
+            # ask the cabinet to publish again from the first one missing.
             result.resend_from[cabinet_id] = chain.head.seq + 1
     if rows:
         connection.execute(insert(t.ledger), rows)
     for cabinet_id, head in result.heads.items():  # held entries the chain has now passed, however they came
+        if cabinet_id not in held_rows:  # entries held in this batch all lie beyond the head it reached
+            continue
         connection.execute(delete(t.held).where(t.held.c.cabinet_id == cabinet_id, t.held.c.seq <= head.seq))
     if result.heads:
         connection.execute(
@@ -121,16 +127,19 @@ def ingest(connection: Connection, entries: Sequence[ChainEntry], *, now: dateti
 class _Chain:
     """One cabinet's chain during one ingest: its moving head, what this batch applies, and its held entries."""
 
-    def __init__(self, connection: Connection, cabinet_id: str, head: ChainHead, arrivals: list[ChainEntry]) -> None:
+    def __init__(
+        self, connection: Connection, cabinet_id: str, head: ChainHead, arrivals: list[ChainEntry],
+        held: dict[int, tuple[ChainEntry, datetime]],
+    ) -> None:  # fmt: skip
         self.connection = connection
         self.cabinet_id = cabinet_id
         self.head = head
         self.rows: list[dict[str, Any]] = []
         self.applied_hashes: dict[int, str] = {}
-        self.gap_from: int | None = None
+        self.waiting_since: datetime | None = min((at for _, at in held.values()), default=None)
         earlier = [e.seq for e in arrivals if e.seq <= head.seq]
         self._stored = self._stored_hashes(earlier) if earlier else {}
-        self._held: dict[int, ChainEntry] | None = None
+        self._held = {seq: entry for seq, (entry, _) in held.items() if seq > head.seq}
 
     def _stored_hashes(self, seqs: Iterable[int]) -> dict[int, str]:
         found = self.connection.execute(
@@ -148,13 +157,6 @@ class _Chain:
         return self._stored.get(seq)
 
     def held_entries(self) -> dict[int, ChainEntry]:
-        if self._held is None:
-            found = self.connection.execute(
-                select(t.held).where(t.held.c.cabinet_id == self.cabinet_id, t.held.c.seq > self.head.seq)
-            ).all()
-            self._held = {
-                int(r.seq): ChainEntry(self.cabinet_id, int(r.seq), r.prev_hash, r.hash, r.body) for r in found
-            }
         return self._held
 
     def next_held(self) -> ChainEntry | None:
@@ -195,13 +197,21 @@ def _settle(chain: _Chain, entry: ChainEntry, result: IngestResult, now: datetim
                         body=entry.body, received_at=now)
                 .on_conflict_do_nothing()
             )  # fmt: skip
-        chain.gap_from = entry.seq
         result.outcomes.append(Outcome(entry, HELD, None, judgement.detail))
         return
     if judgement.is_alarm:
         assert judgement.code is not None
         result.alarms.append((entry.cabinet_id, entry.seq, judgement.code, judgement.detail))
     result.outcomes.append(Outcome(entry, judgement.verdict.value, judgement.code, judgement.detail))
+
+
+def _held_rows(connection: Connection, cabinets: list[str]) -> dict[str, dict[int, tuple[ChainEntry, datetime]]]:
+    """The entries held behind a gap, for every cabinet of the batch in one query (usually none)."""
+    found: dict[str, dict[int, tuple[ChainEntry, datetime]]] = defaultdict(dict)
+    for r in connection.execute(select(t.held).where(t.held.c.cabinet_id.in_(cabinets))).all():
+        entry = ChainEntry(r.cabinet_id, int(r.seq), r.prev_hash, r.hash, r.body)
+        found[r.cabinet_id][int(r.seq)] = (entry, r.received_at)
+    return dict(found)
 
 
 def _recorded_at(document: dict[str, Any], fallback: datetime) -> datetime:

@@ -94,5 +94,11 @@ def ensure_partitions(connection: Connection, today: date, *, behind: int = 1, a
                 f"FOR VALUES FROM ('{start.isoformat()}T00:00:00Z') TO ('{end.isoformat()}T00:00:00Z')"
             )
         )
+        connection.execute(
+            text(
+                f"CREATE TRIGGER {name}_no_truncate BEFORE TRUNCATE ON {name} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION fleet_ledger_append_only()"
+            )
+        )
         created.append(name)
     return created

@@ -3,7 +3,7 @@ formulary, users, patients, orders and HL7 queues.
 
 Responsible for: the table definitions the central's code reads and writes. The migrations under
 ``controller/store/central/migrations`` create them (the ledger partitioned by month, its append-only trigger);
-these definitions must match them, which ``tests/store/test_central_schema.py`` checks.
+these definitions must match them, which ``tests/fleet/test_central_ledger.py`` checks.
 """
 
 from __future__ import annotations

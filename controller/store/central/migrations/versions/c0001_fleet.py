@@ -91,6 +91,13 @@ def upgrade() -> None:
         "CREATE TRIGGER fleet_ledger_append_only BEFORE UPDATE OR DELETE ON fleet_ledger "
         "FOR EACH ROW EXECUTE FUNCTION fleet_ledger_append_only()"
     )
+    # TRUNCATE fires statement triggers only on the table named, not on its partitions: each partition gets one
+    # (the monthly ones as they are created, controller.store.central.schema.ensure_partitions).
+    for table in ("fleet_ledger", "fleet_ledger_default"):
+        op.execute(
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION fleet_ledger_append_only()"
+        )
     op.create_table(
         "fleet_held_entries",
         sa.Column("cabinet_id", sa.String(64), primary_key=True),
