@@ -44,6 +44,8 @@ TABLES = {
     "hl7_outbox_attempts",
     "workflow_journal",
     "compartment_openings",
+    "fleet_forward_state",
+    "fleet_downlink_versions",
 }
 
 
