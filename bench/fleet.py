@@ -56,8 +56,6 @@ import json
 import math
 import multiprocessing
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 import uuid
@@ -85,12 +83,13 @@ from controller.fleet import link as links
 from controller.fleet import protocol as p
 from controller.fleet.central_worker import CentralWorker, WorkerConfig, WorkerStats
 from controller.fleet.forwarder import Forwarder, ForwarderConfig
+from controller.fleet.nats_server import NatsServer
 from controller.store import schema as cabinet_schema
 from controller.store.central import ledger as central
 from controller.store.central import schema as central_schema
 from controller.store.central import tables as t
 from controller.store.database import Database
-from controller.store.ledger import Ledger
+from controller.store.ledger import Ledger, canonical_body
 
 CABINETS = 50
 ENTRIES = 20_000
@@ -109,46 +108,6 @@ TIMEOUT_S = 120.0
 
 
 # --- NATS and PostgreSQL for the run -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class NatsServer:
-    """A private ``nats-server -js`` on a free port, its store in ``directory``."""
-
-    def __init__(self, directory: Path) -> None:
-        self.binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
-        self.directory = directory
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"nats-server did not listen on 127.0.0.1:{self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
 
 
 class Schemas:
@@ -213,24 +172,16 @@ class Outgoing:
 
 
 def body(cabinet_id: str, seq: int, at: datetime) -> str:
-    """A dose in the canonical body format of ``tests/fleet/chains.py``."""
-    return json.dumps(
-        {
-            "cabinet_id": cabinet_id,
-            "seq": seq,
-            "recorded_at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "event_type": "dose.removed",
-            "actor_id": "nurse1",
-            "patient_id": f"MRN{seq % 97:06d}",
-            "item_id": "morphine-2mg",
-            "pocket_id": f"{cabinet_id}-D1-P1",
-            "quantity_change": -1,
-            "is_simulator": True,
-            "note": "",
-        },
-        sort_keys=True,
-        separators=(",", ":"),
+    """A dose's entry body exactly as the cabinet's ledger seals it."""
+    record = LedgerRecord(
+        EventType.DOSE_REMOVED,
+        actor_id="nurse1",
+        patient_id=f"MRN{seq % 97:06d}",
+        item_id="morphine-2mg",
+        pocket_id=f"{cabinet_id}-D1-P1",
+        quantity_change=-1,
     )
+    return canonical_body(record, cabinet_id=cabinet_id, seq=seq, recorded_at=at, is_simulator=True)
 
 
 def signed_chain(cabinet_id: str, key: Ed25519PrivateKey, length: int, start: datetime) -> list[Outgoing]:

@@ -3,8 +3,10 @@ that only grows, so a cabinet applies a record only if it is newer than the one 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,3 +19,33 @@ class DirectoryUser:
     roles: tuple[str, ...]
     active: bool
     expires_at: datetime | None
+
+
+def to_document(user: DirectoryUser) -> dict[str, Any]:
+    """The record as JSON-ready data: what the central stores and what travels to the cabinets."""
+    return {
+        "user_id": user.user_id,
+        "version": user.version,
+        "display_name": user.display_name,
+        "pin_hash": user.pin_hash,
+        "badge_hash": user.badge_hash,
+        "roles": sorted(user.roles),
+        "active": user.active,
+        "expires_at": user.expires_at.isoformat() if user.expires_at else None,
+    }
+
+
+def from_document(document: Mapping[str, Any]) -> DirectoryUser:
+    """The record from its document; a missing or ill-typed field raises KeyError, TypeError or ValueError."""
+    expires = document.get("expires_at")
+    badge = document.get("badge_hash")
+    return DirectoryUser(
+        user_id=str(document["user_id"]),
+        version=int(document["version"]),
+        display_name=str(document["display_name"]),
+        pin_hash=str(document["pin_hash"]),
+        badge_hash=None if badge is None else str(badge),
+        roles=tuple(str(r) for r in document["roles"]),
+        active=bool(document["active"]),
+        expires_at=datetime.fromisoformat(expires) if isinstance(expires, str) else None,
+    )

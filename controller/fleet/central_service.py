@@ -13,10 +13,10 @@ import logging
 from dataclasses import dataclass, field
 
 from controller.domain.clock import Clock
-from controller.fleet import directory
 from controller.fleet import link as links
 from controller.fleet import protocol as p
 from controller.fleet.central_worker import CentralWorker, WorkerConfig
+from controller.fleet.directory import DirectoryPublisher
 from controller.store.central import schema as central_schema
 from controller.store.database import Database
 
@@ -43,7 +43,7 @@ class CentralService:
             CentralWorker(db, nats_url, clock, name=f"{name}-w{i}", config=self.config.worker)
             for i in range(self.config.workers)
         ]
-        self.directory_puts = 0
+        self.directory = DirectoryPublisher(db)
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(
@@ -60,10 +60,10 @@ class CentralService:
             while not stop.is_set():
                 try:
                     users = await links.bucket(link.js, p.USERS_BUCKET, history=5)
-                    self.directory_puts += await directory.reconcile(users, self.db)
-                except Exception:  # the link or the database is away: the next round puts what this one missed
-                    log.warning("directory reconcile failed", exc_info=True)
-                await _wait(stop, self.config.directory_interval_s)
+                    await self.directory.run(users, stop, interval_s=self.config.directory_interval_s)
+                except Exception:  # the link or the database is away: rebuilt, it puts what was missed
+                    log.warning("directory publisher stopped; rebuilding it", exc_info=True)
+                    await links.sleep_or_stop(1.0, stop)
         finally:
             await link.close()
 
@@ -73,15 +73,8 @@ class CentralService:
                 await asyncio.to_thread(self._ensure_partitions)
             except Exception:  # entries outside the partitions land in the default one meanwhile
                 log.warning("creating ledger partitions failed", exc_info=True)
-            await _wait(stop, self.config.partitions_interval_s)
+            await links.sleep_or_stop(self.config.partitions_interval_s, stop)
 
     def _ensure_partitions(self) -> None:
         with self.db.writer.begin() as connection:
             central_schema.ensure_partitions(connection, self.clock.now().date())
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return

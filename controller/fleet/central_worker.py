@@ -19,7 +19,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,11 +29,12 @@ from nats.js.kv import KeyValue
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from controller.domain.chain import ChainEntry
+from controller.domain.chain import ChainEntry, ChainHead
 from controller.domain.clock import Clock
 from controller.errors import ControllerError
 from controller.fleet import link as links
 from controller.fleet import protocol as p
+from controller.fleet.link import best_effort
 from controller.store.central import ledger as central
 from controller.store.central import tables as t
 from controller.store.database import Database
@@ -63,7 +64,6 @@ class WorkerStats:
     db_retries: int = 0
     heartbeats: int = 0
     last_error: str | None = None
-    recent_lag_s: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -143,22 +143,20 @@ class CentralWorker:
         finally:
             flusher.cancel()
             for closing in (subscription.unsubscribe(), beats.unsubscribe()):
-                await _quietly(asyncio.wait_for(closing, 2.0))  # the connection may already be gone
+                await best_effort(asyncio.wait_for(closing, 2.0))  # the connection may already be gone
 
     async def _republish(self, link: links.Link, heads: KeyValue) -> None:
         """After a (re)connect: every head again (a put lost with the link would leave a cabinet's anchor behind),
         and a resend request for every chain with entries held behind a gap."""
         current, gaps = await asyncio.to_thread(self._heads_and_gaps)
-        for cabinet_id, (seq, digest) in current.items():
-            await _quietly(heads.put(cabinet_id, p.encode_head(p.AcknowledgedHead(seq, digest))))
-        for cabinet_id, first_missing in gaps.items():
-            await _quietly(link.client.publish(p.resend_subject(cabinet_id), str(first_missing).encode()))
+        await _put_heads(heads, current)
+        await _ask_resend(link, gaps)
 
-    def _heads_and_gaps(self) -> tuple[dict[str, tuple[int, str]], dict[str, int]]:
+    def _heads_and_gaps(self) -> tuple[dict[str, ChainHead], dict[str, int]]:
         with self.db.reader.connect() as connection:
-            current = {r.cabinet_id: (int(r.seq), str(r.hash)) for r in connection.execute(select(t.heads)).all()}
+            current = {r.cabinet_id: ChainHead(int(r.seq), str(r.hash)) for r in connection.execute(select(t.heads))}
             held = connection.execute(select(t.held.c.cabinet_id).distinct()).scalars().all()
-        return {c: v for c, v in current.items() if v[0] > 0}, {c: current[c][0] + 1 for c in held if c in current}
+        return {c: h for c, h in current.items() if h.seq > 0}, {c: current[c].seq + 1 for c in held if c in current}
 
     # --- one batch ----------------------------------------------------------------------------------------------
 
@@ -176,7 +174,7 @@ class CentralWorker:
                 self.stats.db_retries += 1
                 self.stats.last_error = f"database: {type(exc).__name__}"
                 for message in messages:
-                    await _quietly(message.in_progress())
+                    await best_effort(message.in_progress())
                 if stop.is_set():
                     return
                 await asyncio.sleep(0.5)
@@ -195,7 +193,7 @@ class CentralWorker:
                 if delivered >= self.config.max_deliver:
                     await self._dead_letter(link, message, "fleet.dead_letter", f"{type(exc).__name__}: {exc}")
                 else:
-                    await _quietly(message.nak(delay=min(30.0, 0.5 * 2**delivered)))
+                    await best_effort(message.nak(delay=min(30.0, 0.5 * 2**delivered)))
                 continue
             await self._after_commit(link, heads, [message], result, refusals)
 
@@ -204,17 +202,11 @@ class CentralWorker:
         refusals: list[tuple[Msg, str, str]],
     ) -> None:  # fmt: skip
         for message in messages:  # the commit is done: only now may JetStream forget them
-            await _quietly(message.ack())
+            await best_effort(message.ack())
         for message, code, detail in refusals:
             await self._dead_letter(link, message, code, detail, recorded=True)
-        await asyncio.gather(
-            *(
-                _quietly(heads.put(cabinet_id, p.encode_head(p.AcknowledgedHead(head.seq, head.hash))))
-                for cabinet_id, head in result.heads.items()
-            )
-        )
-        for cabinet_id, first_missing in result.resend_from.items():
-            await _quietly(link.client.publish(p.resend_subject(cabinet_id), str(first_missing).encode()))
+        await _put_heads(heads, result.heads)
+        await _ask_resend(link, result.resend_from)
         for outcome in result.outcomes:
             if outcome.verdict == "apply":
                 self.stats.applied += 1
@@ -251,13 +243,11 @@ class CentralWorker:
         entry = p.decode_entry(message.data, subject=message.subject)
         signature = (message.headers or {}).get(p.SIGNATURE_HEADER)
         cabinet = self._cabinet(entry.cabinet_id)
-        if cabinet is not None and cabinet.active and not _signed_by(cabinet, message.data, signature):
-            cabinet = self._cabinet(entry.cabinet_id, fresh=True)  # re-keyed since it was read?
-        if cabinet is None or not cabinet.active:
-            raise ControllerError(
-                "fleet.unknown_cabinet", f"cabinet {entry.cabinet_id} is not registered (or is retired) here"
-            )
-        p.check_signature(cabinet.public_key, message.data, signature, cabinet_id=entry.cabinet_id)
+        try:
+            _check(cabinet, entry.cabinet_id, message.data, signature)
+        except ControllerError:
+            # The registry may have changed since it was read (a new key, a retirement): judge on a fresh read.
+            _check(self._cabinet(entry.cabinet_id, fresh=True), entry.cabinet_id, message.data, signature)
         return entry
 
     def _cabinet(self, cabinet_id: str, *, fresh: bool = False) -> _Cabinet | None:
@@ -286,14 +276,14 @@ class CentralWorker:
     ) -> None:
         self.stats.dead_letters += 1
         headers = {"Adc-Code": code, "Adc-Detail": detail[:500], "Adc-Subject": message.subject}
-        await _quietly(link.js.publish(p.DEAD_LETTER_SUBJECT, message.data, headers=headers))
+        await best_effort(link.js.publish(p.DEAD_LETTER_SUBJECT, message.data, headers=headers))
         if not recorded:
             now = self.clock.now()
             try:
                 await asyncio.to_thread(self._record_dead_letter, message, code, detail, now)
             except Exception:  # the dead-letter stream holds it even when the database cannot
                 log.warning("dead letter of %s kept in NATS only", message.subject, exc_info=True)
-        await _quietly(message.term())
+        await best_effort(message.term())
 
     def _record_dead_letter(self, message: Msg, code: str, detail: str, now: datetime) -> None:
         with self.db.writer.begin() as connection:
@@ -307,10 +297,8 @@ class CentralWorker:
             cabinet = self._cabinets.get(beat.cabinet_id)
             if cabinet is None or time.monotonic() - cabinet.read_at >= CABINET_TTL_S:
                 cabinet = await asyncio.to_thread(self._cabinet, beat.cabinet_id, fresh=True)
-            if cabinet is None or not cabinet.active:
-                return  # an unknown or retired cabinet's heartbeat changes nothing; its entries raise the alarm
-            signature = (message.headers or {}).get(p.SIGNATURE_HEADER)
-            p.check_signature(cabinet.public_key, message.data, signature, cabinet_id=beat.cabinet_id)
+            # An unknown or retired cabinet's heartbeat changes nothing; its entries raise the alarm.
+            _check(cabinet, beat.cabinet_id, message.data, (message.headers or {}).get(p.SIGNATURE_HEADER))
         except ControllerError as exc:
             log.info("heartbeat on %s refused: %s", message.subject, exc)
             return
@@ -347,6 +335,18 @@ class CentralWorker:
             connection.execute(update(t.cabinets).where(t.cabinets.c.cabinet_id == bindparam("cab")), rows)
 
 
+async def _put_heads(heads: KeyValue, advanced: dict[str, ChainHead]) -> None:
+    """Each head to its cabinet's key, together: a cabinet anchors what it reads there."""
+    await asyncio.gather(
+        *(best_effort(heads.put(c, p.encode_head(p.AcknowledgedHead(h.seq, h.hash)))) for c, h in advanced.items())
+    )
+
+
+async def _ask_resend(link: links.Link, first_missing: dict[str, int]) -> None:
+    for cabinet_id, seq in first_missing.items():
+        await best_effort(link.client.publish(p.resend_subject(cabinet_id), str(seq).encode()))
+
+
 def _record_dead_letter(connection: Connection, message: Msg, code: str, detail: str, now: datetime) -> None:
     central.record_dead_letter(
         connection, subject=message.subject, stream_seq=message.metadata.sequence.stream, payload=message.data,
@@ -360,28 +360,17 @@ def _raise_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
-def _signed_by(cabinet: _Cabinet, payload: bytes, signature: str | None) -> bool:
-    try:
-        p.check_signature(cabinet.public_key, payload, signature, cabinet_id="")
-    except ControllerError:
-        return False
-    return True
+def _check(cabinet: _Cabinet | None, cabinet_id: str, payload: bytes, signature: str | None) -> None:
+    if cabinet is None or not cabinet.active:
+        raise ControllerError("fleet.unknown_cabinet", f"cabinet {cabinet_id} is not registered (or is retired) here")
+    p.check_signature(cabinet.public_key, payload, signature, cabinet_id=cabinet_id)
 
 
 def _claimed_seq(message: Msg) -> int | None:
-    header = (message.headers or {}).get(p.MSG_ID_HEADER, "")
-    tail = header.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else None
+    """The seq the message id names (``<cabinet>:<seq>``, ``:r<n>`` after a resend), if it names one."""
+    parts = str((message.headers or {}).get(p.MSG_ID_HEADER, "")).split(":")
+    return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
 
 
 def _is_disconnect(exc: DBAPIError) -> bool:
     return bool(exc.connection_invalidated) or isinstance(exc, OperationalError)
-
-
-async def _quietly(awaitable: Any) -> None:
-    """A best-effort call whose failure the protocol covers: an unacked message is redelivered and judged a
-    duplicate, a head not published is published with the next, a resend not heard is asked again."""
-    try:
-        await awaitable
-    except Exception:
-        log.debug("best-effort NATS call failed", exc_info=True)

@@ -28,6 +28,7 @@ from controller.domain.clock import Clock
 from controller.errors import ControllerError
 from controller.fleet import link as links
 from controller.fleet import protocol as p
+from controller.fleet.link import best_effort
 from controller.store import fleet_link as store
 from controller.store.database import Database
 from controller.store.ledger import Ledger
@@ -172,7 +173,7 @@ class Forwarder:
         try:
             await stop.wait()
         finally:
-            await _unsubscribe(subscription)
+            await best_effort(asyncio.wait_for(subscription.unsubscribe(), 2.0))
 
     # --- the central's head: anchors and the rewrite check -------------------------------------------------------
 
@@ -193,7 +194,7 @@ class Forwarder:
                 if self._pending_head is not None:
                     await asyncio.to_thread(self._settle_head, self._pending_head)
         finally:
-            await _quietly(asyncio.wait_for(watcher.stop(), 2.0))
+            await best_effort(asyncio.wait_for(watcher.stop(), 2.0))
 
     def _settle_head(self, head: p.AcknowledgedHead) -> None:
         now = self.clock.now()
@@ -232,35 +233,18 @@ class Forwarder:
                     continue
                 await asyncio.to_thread(self._apply_user, update.value)
         finally:
-            await _quietly(asyncio.wait_for(watcher.stop(), 2.0))
+            await best_effort(asyncio.wait_for(watcher.stop(), 2.0))
 
     def _apply_user(self, payload: bytes) -> None:
         try:
             record = p.decode_directory_record(payload)
         except ControllerError as exc:
             log.warning("cabinet %s: directory record refused: %s", self.cabinet_id, exc)
+            store.refuse_directory_record(self.db, self.ledger, exc.code, exc.detail)
             self.status.users_refused += 1
             return
-        outcome = store.apply_directory_user(
-            self.db,
-            self.ledger,
-            record,
-            self.clock.now(),
-        )
+        outcome = store.apply_directory_user(self.db, self.ledger, record, self.clock.now())
         if outcome == "applied":
             self.status.users_applied += 1
         elif outcome == "stale":
             self.status.users_refused += 1
-
-
-async def _unsubscribe(subscription: object) -> None:
-    unsubscribe = getattr(subscription, "unsubscribe", None)
-    if unsubscribe is not None:
-        await _quietly(asyncio.wait_for(unsubscribe(), 2.0))
-
-
-async def _quietly(awaitable: object) -> None:
-    try:
-        await awaitable  # type: ignore[misc]
-    except Exception:
-        log.debug("best-effort NATS call failed", exc_info=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import nats
@@ -78,7 +79,7 @@ async def connect(url: str, *, name: str, stop: asyncio.Event | None = None, ret
             )
         except Exception as exc:  # no server yet: a cabinet keeps working and tries again
             log.info("NATS at %s not reachable (%s); retrying", url, type(exc).__name__)
-            await _sleep_or_stop(retry_s, stop)
+            await sleep_or_stop(retry_s, stop)
             continue
         link = Link(client, client.jetstream(timeout=5))
         holder.append(link)
@@ -86,7 +87,18 @@ async def connect(url: str, *, name: str, stop: asyncio.Event | None = None, ret
     return None
 
 
-async def _sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> None:
+async def best_effort(awaitable: Awaitable[object]) -> None:
+    """A NATS call whose failure the protocol already covers: an unacknowledged message is redelivered and judged a
+    duplicate, a head not put goes with the next, a resend not heard is asked again, an unsubscribe on a dead
+    connection has nothing left to undo."""
+    try:
+        await awaitable
+    except Exception:
+        log.debug("best-effort NATS call failed", exc_info=True)
+
+
+async def sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> None:
+    """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
     if stop is None:
         await asyncio.sleep(seconds)
         return

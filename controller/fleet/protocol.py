@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
+from controller.domain import directory
 from controller.domain.chain import ChainEntry
 from controller.domain.directory import DirectoryUser
 from controller.errors import SafetyError, VerificationError
@@ -213,34 +214,12 @@ def decode_head(payload: bytes) -> AcknowledgedHead:
 
 
 def encode_directory_record(record: DirectoryUser) -> bytes:
-    return json.dumps(
-        {
-            "user_id": record.user_id,
-            "version": record.version,
-            "display_name": record.display_name,
-            "pin_hash": record.pin_hash,
-            "badge_hash": record.badge_hash,
-            "roles": list(record.roles),
-            "active": record.active,
-            "expires_at": record.expires_at.isoformat() if record.expires_at else None,
-        }
-    ).encode()
+    return json.dumps(directory.to_document(record)).encode()
 
 
 def decode_directory_record(payload: bytes) -> DirectoryUser:
-    document = _json_object(payload, what="a directory record")
     try:
-        expires = document.get("expires_at")
-        return DirectoryUser(
-            user_id=str(document["user_id"]),
-            version=int(document["version"]),
-            display_name=str(document["display_name"]),
-            pin_hash=str(document["pin_hash"]),
-            badge_hash=None if document.get("badge_hash") is None else str(document["badge_hash"]),
-            roles=tuple(str(r) for r in document["roles"]),
-            active=bool(document["active"]),
-            expires_at=datetime.fromisoformat(expires) if isinstance(expires, str) else None,
-        )
+        return directory.from_document(_json_object(payload, what="a directory record"))
     except (KeyError, TypeError, ValueError) as exc:
         raise VerificationError("fleet.unreadable_message", f"a directory record is incomplete: {exc}") from exc
 

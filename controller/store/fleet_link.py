@@ -162,16 +162,9 @@ def apply_directory_user(db: Database, ledger: Ledger, user: DirectoryUser, now:
         if held is not None and user.version == held.version:
             return "same"
         if held is not None and user.version < held.version:
-            ledger.append(
-                session,
-                LedgerRecord(
-                    EventType.FLEET_DIRECTORY_REFUSED,
-                    actor_id="system",
-                    reason_code="fleet.stale_downlink",
-                    note=f"user {user.user_id}: version {user.version} is older than the {held.version} held",
-                    details={"kind": "user", "key": user.user_id, "version": user.version, "held": held.version},
-                ),
-            )
+            note = f"user {user.user_id}: version {user.version} is older than the {held.version} held"
+            details = {"kind": "user", "key": user.user_id, "version": user.version, "held": held.version}
+            ledger.append(session, _directory_refusal("fleet.stale_downlink", note, details))
             return "stale"
         row = session.get(UserRow, user.user_id)
         if row is None:
@@ -185,3 +178,15 @@ def apply_directory_user(db: Database, ledger: Ledger, user: DirectoryUser, now:
         else:
             held.version, held.applied_at = user.version, now
         return "applied"
+
+
+def refuse_directory_record(db: Database, ledger: Ledger, code: str, note: str) -> None:
+    """A directory record the cabinet could not read: refused, and the refusal recorded."""
+    with db.write() as session:
+        ledger.append(session, _directory_refusal(code, note[:500], {"kind": "user"}))
+
+
+def _directory_refusal(code: str, note: str, details: dict[str, object]) -> LedgerRecord:
+    return LedgerRecord(
+        EventType.FLEET_DIRECTORY_REFUSED, actor_id="system", reason_code=code, note=note, details=details
+    )

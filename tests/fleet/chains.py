@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 from controller.domain.chain import GENESIS_HASH, ChainEntry, entry_hash
+from controller.domain.transactions import EventType, LedgerRecord
+from controller.store.ledger import canonical_body
 
 START = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
 
 def body(cabinet_id: str, seq: int, *, at: datetime | None = None, quantity: int = -1, note: str = "") -> str:
-    moment = at or START + timedelta(minutes=seq)
-    return json.dumps(
-        {
-            "cabinet_id": cabinet_id,
-            "seq": seq,
-            "recorded_at": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "event_type": "dose.removed",
-            "actor_id": "nurse1",
-            "item_id": "morphine-2mg",
-            "pocket_id": f"{cabinet_id}-D1-P1",
-            "quantity_change": quantity,
-            "is_simulator": True,
-            "note": note,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
+    """A dose's entry body exactly as the cabinet's ledger seals it."""
+    record = LedgerRecord(
+        EventType.DOSE_REMOVED,
+        actor_id="nurse1",
+        item_id="morphine-2mg",
+        pocket_id=f"{cabinet_id}-D1-P1",
+        quantity_change=quantity,
+        note=note or None,
     )
+    moment = at or START + timedelta(minutes=seq)
+    return canonical_body(record, cabinet_id=cabinet_id, seq=seq, recorded_at=moment, is_simulator=True)
 
 
 def chain(

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
+from controller.fleet.nats_server import NatsServer
+from controller.fleet.nats_server import binary as nats_binary
 from controller.store.central import schema as central_schema
 from controller.store.database import Database
-from tests.fleet.harness import NatsServer, nats_server
+from tests.fleet.harness import nats_server
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def now() -> datetime:
 @pytest.fixture
 def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     """A private ``nats-server -js`` for this test (Debian's package), on an ephemeral port."""
-    if shutil.which("nats-server") is None and not Path("/usr/sbin/nats-server").exists():
+    if nats_binary() is None:
         pytest.fail("nats-server is not installed (Debian package nats-server); the fleet tests need it")
     with nats_server(tmp_path_factory.mktemp("nats")) as server:
         yield server

@@ -6,67 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.domain.clock import Clock, SystemClock
 from controller.domain.transactions import EventType, LedgerRecord
 from controller.fleet import protocol as p
+from controller.fleet.central_worker import CentralWorker, WorkerConfig
 from controller.fleet.forwarder import Forwarder, ForwarderConfig
+from controller.fleet.nats_server import NatsServer
 from controller.store import schema
 from controller.store.central import ledger as central
 from controller.store.database import Database
+from controller.store.fleet_link import entries_after
 from controller.store.ledger import Ledger
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
-
-
-class NatsServer:
-    """``nats-server -js`` on an ephemeral port with its store in ``directory``; it can be stopped and started
-    again on the same port and store (a NATS restart)."""
-
-    def __init__(self, directory: Path) -> None:
-        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
-        self.binary = binary
-        self.directory = directory
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
 
 
 class LinkProxy:
@@ -198,8 +153,6 @@ def make_cabinet(
 
 
 def local_chain(cabinet: Cabinet) -> list[tuple[int, str, str]]:
-    from controller.store.fleet_link import entries_after
-
     return [(e.seq, e.hash, e.body) for e in entries_after(cabinet.db, cabinet.cabinet_id, 0, limit=10**9)]
 
 
@@ -226,3 +179,18 @@ def nats_server(directory: Path) -> Iterator[NatsServer]:
         yield server
     finally:
         server.stop()
+
+
+@contextlib.asynccontextmanager
+async def central_worker(
+    central_db: Database, nats_url: str, config: WorkerConfig | None = None
+) -> AsyncIterator[CentralWorker]:
+    """One central ingest worker for the body of the block, stopped (and awaited) at its end."""
+    stop = asyncio.Event()
+    worker = CentralWorker(central_db, nats_url, SystemClock(), config=config)
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        yield worker
+    finally:
+        stop.set()
+        await running

@@ -7,33 +7,25 @@ one; and listing records for publication. Not responsible for publishing them (`
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from controller.domain.directory import DirectoryUser
+from controller.domain.directory import DirectoryUser, from_document, to_document
 from controller.errors import ConfigurationError
 from controller.store.central import tables as t
 from controller.store.models import UserRow
 
 
-def _payload(row: UserRow, version: int) -> dict[str, Any]:
+def _record(row: UserRow, version: int) -> DirectoryUser:
     expires = row.expires_at
     if expires is not None and expires.tzinfo is None:
-        expires = expires.replace(tzinfo=UTC)
-    return {
-        "user_id": row.id,
-        "version": version,
-        "display_name": row.display_name,
-        "pin_hash": row.pin_hash,
-        "badge_hash": row.badge_hash,
-        "roles": sorted(r.role for r in row.roles),
-        "active": row.active,
-        "expires_at": expires.isoformat() if expires else None,
-    }
+        expires = expires.replace(tzinfo=UTC)  # SQLite hands back naive datetimes; everything is stored in UTC
+    roles = tuple(sorted(r.role for r in row.roles))
+    return DirectoryUser(row.id, version, row.display_name, row.pin_hash, row.badge_hash, roles, row.active, expires)
 
 
 def bump(session: Session, user_id: str, now: datetime) -> DirectoryUser:
@@ -47,8 +39,8 @@ def bump(session: Session, user_id: str, now: datetime) -> DirectoryUser:
         .where(t.directory.c.kind == "user", t.directory.c.key == user_id)
         .with_for_update()
     ).scalar()
-    version = int(held or 0) + 1
-    payload = _payload(row, version)
+    record = _record(row, int(held or 0) + 1)
+    version, payload = record.version, to_document(record)
     connection.execute(
         pg_insert(t.directory)
         .values(kind="user", key=user_id, version=version, payload=payload, updated_at=now)
@@ -56,7 +48,7 @@ def bump(session: Session, user_id: str, now: datetime) -> DirectoryUser:
             index_elements=["kind", "key"], set_={"version": version, "payload": payload, "updated_at": now}
         )
     )
-    return record_of(payload)
+    return record
 
 
 def set_active(session: Session, user_id: str, active: bool, now: datetime) -> DirectoryUser:
@@ -68,20 +60,14 @@ def set_active(session: Session, user_id: str, active: bool, now: datetime) -> D
     return bump(session, user_id, now)
 
 
-def records(connection: Connection) -> list[DirectoryUser]:
-    found = connection.execute(select(t.directory.c.payload).where(t.directory.c.kind == "user")).scalars().all()
-    return [record_of(p) for p in found]
+def versions(connection: Connection) -> dict[str, int]:
+    """Each user's current directory version: what a publisher compares before it reads any record."""
+    found = connection.execute(select(t.directory.c.key, t.directory.c.version).where(t.directory.c.kind == "user"))
+    return {str(r.key): int(r.version) for r in found}
 
 
-def record_of(payload: dict[str, Any]) -> DirectoryUser:
-    expires = payload.get("expires_at")
-    return DirectoryUser(
-        user_id=str(payload["user_id"]),
-        version=int(payload["version"]),
-        display_name=str(payload["display_name"]),
-        pin_hash=str(payload["pin_hash"]),
-        badge_hash=payload.get("badge_hash"),
-        roles=tuple(payload["roles"]),
-        active=bool(payload["active"]),
-        expires_at=datetime.fromisoformat(expires) if isinstance(expires, str) else None,
-    )
+def records(connection: Connection, user_ids: Collection[str]) -> list[DirectoryUser]:
+    found = connection.execute(
+        select(t.directory.c.payload).where(t.directory.c.kind == "user", t.directory.c.key.in_(sorted(user_ids)))
+    ).scalars()
+    return [from_document(payload) for payload in found]

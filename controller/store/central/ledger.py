@@ -92,13 +92,13 @@ def ingest(connection: Connection, entries: Sequence[ChainEntry], *, now: dateti
             continue
         chain = _Chain(connection, cabinet_id, heads[cabinet_id], arrivals, held_rows.get(cabinet_id, {}))
         for entry in arrivals:
-            _settle(chain, entry, result, now, connection)
-            while (held := chain.next_held()) is not None:
-                _settle(chain, held, result, now, connection)
+            _settle(chain, entry, result, now)
+            while (waiting := chain.next_waiting()) is not None:
+                _settle(chain, waiting, result, now)
         if chain.head != heads[cabinet_id]:
             result.heads[cabinet_id] = chain.head
         rows.extend(chain.rows)
-        if chain.waiting_since is not None and chain.waiting_since < now - RESEND_AFTER and chain.held_entries():
+        if chain.waiting_since is not None and chain.waiting_since < now - RESEND_AFTER and chain.waiting:
             # Entries have waited behind this gap a while (not merely arrived out of order between two workers):
             # ask the cabinet to publish again from the first one missing.
             result.resend_from[cabinet_id] = chain.head.seq + 1
@@ -139,7 +139,7 @@ class _Chain:
         self.waiting_since: datetime | None = min((at for _, at in held.values()), default=None)
         earlier = [e.seq for e in arrivals if e.seq <= head.seq]
         self._stored = self._stored_hashes(earlier) if earlier else {}
-        self._held = {seq: entry for seq, (entry, _) in held.items() if seq > head.seq}
+        self.waiting = {seq: entry for seq, (entry, _) in held.items() if seq > head.seq}
 
     def _stored_hashes(self, seqs: Iterable[int]) -> dict[int, str]:
         found = self.connection.execute(
@@ -156,12 +156,9 @@ class _Chain:
             self._stored.update(self._stored_hashes([seq]))
         return self._stored.get(seq)
 
-    def held_entries(self) -> dict[int, ChainEntry]:
-        return self._held
-
-    def next_held(self) -> ChainEntry | None:
+    def next_waiting(self) -> ChainEntry | None:
         """The held entry that follows the head now, if any (taken out of the held set)."""
-        return self.held_entries().pop(self.head.seq + 1, None)
+        return self.waiting.pop(self.head.seq + 1, None)
 
     def apply(self, entry: ChainEntry, document: dict[str, Any], now: datetime) -> None:
         self.rows.append(_row(entry, document, now))
@@ -169,7 +166,7 @@ class _Chain:
         self.head = ChainHead(entry.seq, entry.hash)
 
 
-def _settle(chain: _Chain, entry: ChainEntry, result: IngestResult, now: datetime, connection: Connection) -> None:
+def _settle(chain: _Chain, entry: ChainEntry, result: IngestResult, now: datetime) -> None:
     judgement: Judgement = judge(chain.head, entry, chain.held_hash)
     if judgement.verdict is Verdict.APPLY:
         document = json.loads(entry.body)
@@ -183,15 +180,14 @@ def _settle(chain: _Chain, entry: ChainEntry, result: IngestResult, now: datetim
         result.outcomes.append(Outcome(entry, Verdict.APPLY.value))
         return
     if judgement.verdict is Verdict.GAP:
-        held = chain.held_entries()
-        other = held.get(entry.seq)
+        other = chain.waiting.get(entry.seq)
         if other is not None and other.hash != entry.hash:
             result.alarms.append((entry.cabinet_id, entry.seq, "fleet.chain_fork", "two entries held at this seq"))
             result.outcomes.append(Outcome(entry, Verdict.FORK.value, "fleet.chain_fork", judgement.detail))
             return
         if other is None:
-            held[entry.seq] = entry
-            connection.execute(
+            chain.waiting[entry.seq] = entry
+            chain.connection.execute(
                 pg_insert(t.held)
                 .values(cabinet_id=entry.cabinet_id, seq=entry.seq, prev_hash=entry.prev_hash, hash=entry.hash,
                         body=entry.body, received_at=now)
