@@ -207,9 +207,8 @@ class Forwarder:
             self.status.halted = "fleet.local_chain_rewritten"
             self._pending_head = None
             return
-        store.record_acknowledged(self.db, self.cabinet_id, head.seq, head.hash, now)
+        state = store.record_acknowledged(self.db, self.cabinet_id, head.seq, head.hash, now)
         self.status.acknowledged_seq = head.seq
-        state = store.forward_state(self.db, self.cabinet_id)
         if head.seq <= state.anchored_seq or local[1] == "fleet.anchored":
             self._pending_head = None
             return

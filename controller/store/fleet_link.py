@@ -115,11 +115,13 @@ def rewind(db: Database, cabinet_id: str, to_seq: int, now: datetime) -> None:
             row.updated_at = now
 
 
-def record_acknowledged(db: Database, cabinet_id: str, seq: int, digest: str, now: datetime) -> None:
+def record_acknowledged(db: Database, cabinet_id: str, seq: int, digest: str, now: datetime) -> ForwardState:
+    """Keep the central's head as last heard; returns the forward state with it."""
     with db.write() as session:
         row = _state_row(session, cabinet_id, now)
         if seq >= row.acknowledged_seq:
             row.acknowledged_seq, row.acknowledged_hash, row.updated_at = seq, digest, now
+        return _state_of(row)
 
 
 def anchor(db: Database, ledger: Ledger, seq: int, digest: str, now: datetime) -> int:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from alembic import context
 
+from controller.store.central.schema import VERSION_TABLE
 from controller.store.central.tables import metadata
-
-VERSION_TABLE = "central_alembic_version"
 
 
 def run_online() -> None:
