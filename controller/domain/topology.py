@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from controller.errors import VerificationError
 
+STOCK_OUT, BELOW_MIN, BELOW_PAR, OK, ABOVE_MAX = "stock_out", "below_min", "below_par", "ok", "above_max"
+
 
 class DrawerKind(StrEnum):
     MATRIX = "matrix"  # open bins; a guiding light shows the right one
@@ -45,12 +47,21 @@ class StockLevels:
                 max=self.max,
             )
 
-    def needs_restock(self, on_hand: int) -> bool:
-        # "and below par": with min == par a pocket at par must not show on the restock list with 0 to load.
-        return on_hand <= self.min and on_hand < self.par
+    def status(self, usable: int, on_hand: int) -> str:
+        """Where usable stock stands against the levels (on hand counts expired and held units too)."""
+        if usable <= 0:
+            return STOCK_OUT
+        if usable < self.min:
+            return BELOW_MIN
+        if usable < self.par:
+            return BELOW_PAR
+        if on_hand > self.max > 0:
+            return ABOVE_MAX
+        return OK
 
-    def refill_quantity(self, on_hand: int) -> int:
-        return max(0, self.par - on_hand)
+    def to_par(self, usable: int, on_hand: int) -> int:
+        """Units that bring usable stock back to par, never above max (the pick list's rule)."""
+        return max(0, min(self.par - usable, self.max - on_hand))
 
 
 @dataclass(frozen=True, slots=True)

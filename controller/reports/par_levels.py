@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from controller.domain.topology import ABOVE_MAX, BELOW_MIN, BELOW_PAR, OK, STOCK_OUT, StockLevels
 from controller.domain.transactions import EventType
 from controller.reports.ledger_entries import read_entries
 from controller.reports.model import BarChart, Column, Report
@@ -24,8 +25,6 @@ from controller.reports.stock_history import (
     quantities,
     zero_time,
 )
-
-STOCK_OUT, BELOW_MIN, BELOW_PAR, OK, ABOVE_MAX = "stock_out", "below_min", "below_par", "ok", "above_max"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +46,6 @@ class ParRow:
     stock_outs: int
 
 
-def status_of(usable: int, on_hand: int, par: int, minimum: int, maximum: int) -> str:
-    if usable <= 0:
-        return STOCK_OUT
-    if usable < minimum:
-        return BELOW_MIN
-    if usable < par:
-        return BELOW_PAR
-    if on_hand > maximum > 0:
-        return ABOVE_MAX
-    return OK
-
-
 def par_rows(session: Session, request: ReportRequest, now: datetime) -> list[ParRow]:
     directory = load_directory(session)
     period = request.period
@@ -74,6 +61,7 @@ def par_rows(session: Session, request: ReportRequest, now: datetime) -> list[Pa
         if place.item_id is None:
             continue  # a return bin: no par
         item = directory.items[place.item_id]
+        levels = StockLevels(place.par, place.min, place.max)
         mine = by_pocket.get(place.id, [])
         pocket_holds = [h for h in all_holds if h.item_id == place.item_id and h.pocket_id in (None, place.id)]
         current = quantities(c for c in mine if c.at <= now)
@@ -112,8 +100,8 @@ def par_rows(session: Session, request: ReportRequest, now: datetime) -> list[Pa
                 max=place.max,
                 on_hand=on_hand,
                 usable=usable,
-                status=status_of(usable, on_hand, place.par, place.min, place.max),
-                to_par=max(0, min(place.par - usable, place.max - on_hand)),
+                status=levels.status(usable, on_hand),
+                to_par=levels.to_par(usable, on_hand),
                 hours_at_zero=zero.hours_at_zero,
                 stock_outs=zero.stock_outs,
             )

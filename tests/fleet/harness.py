@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.domain.clock import Clock, SystemClock
+from controller.domain.credentials import CredentialHasher, HashCost
 from controller.domain.transactions import EventType, LedgerRecord
 from controller.fleet import protocol as p
 from controller.fleet.central_worker import CentralWorker, WorkerConfig
@@ -21,7 +22,9 @@ from controller.store import schema
 from controller.store.central import ledger as central
 from controller.store.database import Database
 from controller.store.fleet_link import entries_after
+from controller.store.formulary_file import load_formulary
 from controller.store.ledger import Ledger
+from controller.store.seed import demo_layout, seed_cabinet
 
 
 class LinkProxy:
@@ -132,12 +135,19 @@ class Cabinet:
 
 def make_cabinet(
     root: Path, central_db: Database, cabinet_id: str, nats_url: str, *, clock: Clock | None = None,
-    config: ForwarderConfig | None = None, register: bool = True,
+    config: ForwarderConfig | None = None, register: bool = True, seeded: bool = False,
 ) -> Cabinet:  # fmt: skip
+    """A light cabinet; ``seeded``: loaded with the demo cabinet's layout, users and stock under ``cabinet_id``."""
     db = Database.open(f"sqlite:///{root / (cabinet_id + '.db')}", create=True)
     schema.upgrade(db)
     clock = clock or SystemClock()
     ledger = Ledger(cabinet_id, clock, is_simulator=True)
+    if seeded:
+        layout = demo_layout()
+        layout["cabinet"]["id"] = cabinet_id
+        with db.write() as session:
+            seed_cabinet(session, layout, load_formulary(), ledger=ledger, clock=clock,
+                         hasher=CredentialHasher(HashCost(time_cost=1, memory_kib=8, parallelism=1)))  # fmt: skip
     key = p.new_signing_key()
     if register:
         with central_db.writer.begin() as connection:

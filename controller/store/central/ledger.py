@@ -4,8 +4,10 @@ Responsible for: ``ingest``, which in the caller's transaction locks the heads o
 cabinet order, so concurrent workers never deadlock), asks ``controller.domain.chain.judge`` of each entry, inserts
 what continues a chain, drops a redelivery, holds an entry whose predecessors have not arrived (and applies held
 entries as soon as the gap closes), and records an alarm naming cabinet and seq for a fork, an altered entry or one
-that names another seq. Entries recorded later than the central's clock allows are applied (they are real doses)
-and flagged. The cabinet's own seq is the cursor: nothing here uses a database sequence to decide what is new.
+that names another seq; folds what the applied entries say of stock into the central's stock view
+(``controller.store.central.stock``) in the same transaction. Entries recorded later than the central's clock
+allows are applied (they are real doses) and flagged. The cabinet's own seq is the cursor: nothing here uses a
+database sequence to decide what is new.
 
 Not responsible for: transport, signatures or acknowledgements (``controller.fleet.central_worker`` acks a
 message only after the transaction this runs in has committed).
@@ -24,6 +26,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from controller.domain.chain import GENESIS_HASH, ChainEntry, ChainHead, Judgement, Verdict, judge
+from controller.store.central import stock
 from controller.store.central import tables as t
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -84,6 +87,7 @@ def ingest(connection: Connection, entries: Sequence[ChainEntry], *, now: dateti
     heads = {row.cabinet_id: ChainHead(int(row.seq), str(row.hash)) for row in locked}
     held_rows = _held_rows(connection, sorted(heads))
     rows: list[dict[str, Any]] = []
+    documents: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for cabinet_id in sorted(by_cabinet):
         arrivals = sorted(by_cabinet[cabinet_id], key=lambda e: e.seq)
         if cabinet_id not in heads:  # the caller checks registration; a cabinet deregistered meanwhile lands here
@@ -98,12 +102,15 @@ def ingest(connection: Connection, entries: Sequence[ChainEntry], *, now: dateti
         if chain.head != heads[cabinet_id]:
             result.heads[cabinet_id] = chain.head
         rows.extend(chain.rows)
+        documents[cabinet_id] = chain.documents
         if chain.waiting_since is not None and chain.waiting_since < now - RESEND_AFTER and chain.waiting:
             # Entries have waited behind this gap a while (not merely arrived out of order between two workers):
             # ask the cabinet to publish again from the first one missing.
             result.resend_from[cabinet_id] = chain.head.seq + 1
     if rows:
         connection.execute(insert(t.ledger), rows)
+    for cabinet_id, applied in documents.items():  # the stock view moves in the same transaction as the ledger
+        stock.apply(connection, cabinet_id, applied, now)
     for cabinet_id, head in result.heads.items():  # held entries the chain has now passed, however they came
         if cabinet_id not in held_rows:  # entries held in this batch all lie beyond the head it reached
             continue
@@ -135,6 +142,7 @@ class _Chain:
         self.cabinet_id = cabinet_id
         self.head = head
         self.rows: list[dict[str, Any]] = []
+        self.documents: list[tuple[int, dict[str, Any]]] = []
         self.applied_hashes: dict[int, str] = {}
         self.waiting_since: datetime | None = min((at for _, at in held.values()), default=None)
         earlier = [e.seq for e in arrivals if e.seq <= head.seq]
@@ -162,6 +170,7 @@ class _Chain:
 
     def apply(self, entry: ChainEntry, document: dict[str, Any], now: datetime) -> None:
         self.rows.append(_row(entry, document, now))
+        self.documents.append((entry.seq, document))
         self.applied_hashes[entry.seq] = entry.hash
         self.head = ChainHead(entry.seq, entry.hash)
 

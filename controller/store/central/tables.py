@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     Integer,
@@ -116,4 +117,52 @@ directory = Table(
     Column("version", BigInteger, nullable=False),
     Column("payload", JSONB, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+pockets = Table(
+    "fleet_pockets",
+    metadata,
+    Column("cabinet_id", String(64), primary_key=True),
+    Column("pocket_id", String(64), primary_key=True),
+    Column("item_id", Text, nullable=False),
+    Column("par_level", Integer, nullable=False),
+    Column("min_level", Integer, nullable=False),
+    Column("max_level", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+)
+
+stock = Table(
+    "fleet_stock",
+    metadata,
+    Column("cabinet_id", String(64), primary_key=True),
+    Column("pocket_id", String(64), primary_key=True),
+    Column("lot_number", Text, primary_key=True),
+    Column("item_id", Text),
+    Column("expiry", Date),
+    Column("quantity", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),  # the entry that set it
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+holds = Table(
+    "fleet_holds",
+    metadata,
+    Column("cabinet_id", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("item_id", Text, nullable=False),
+    Column("lot_number", Text, nullable=False),
+    Column("pocket_id", String(64)),  # None: a recall, every pocket
+    Column("reason", Text, nullable=False),
+    Column("released_seq", BigInteger),
+)
+
+console_signins = Table(
+    "fleet_console_signins",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("outcome", String(40), nullable=False),
+    Column("code", String(64)),
+    Column("remote", String(64)),
 )
