@@ -107,7 +107,7 @@ def create_app(
             CORSMiddleware,
             allow_origins=api.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-ADC-Passive"],
         )
     app.add_middleware(RequestGuard, max_body_bytes=api.max_body_bytes, metrics=metrics)
     return app

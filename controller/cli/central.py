@@ -1,9 +1,10 @@
 """``adc central``: the hospital's central server (PostgreSQL only): create its database, register cabinets, run
 the fleet ingest, keep the user directory, and show the fleet.
 
-    adc central init      --database-url postgresql+psycopg://...
+    adc central init      --database-url postgresql+psycopg://...        (loads the demo formulary unless --formulary)
     adc central register  CAB-4W --name "4 West" --care-area 4W --public-key <base64>   (adc fleet key prints it)
-    adc central serve     --workers 2 --nats nats://127.0.0.1:4222
+                          [--console-url http://cab-4w:8000/pharmacy/]
+    adc central serve     --workers 2 --nats nats://127.0.0.1:4222 --port 8100 [--read-url postgresql+psycopg://replica]
     adc central status
     adc central user add rn.kim --name "Kim, RN" --role nurse      (PIN asked for; only its hash is kept)
     adc central user disable rn.kim                                 (no connected cabinet accepts it seconds later)
@@ -12,14 +13,19 @@ the fleet ingest, keep the user directory, and show the fleet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from controller.api.central.app import create_central_app
 from controller.bootstrap import credential_hasher
 from controller.domain.clock import SystemClock
 from controller.domain.users import Role, User
@@ -30,10 +36,12 @@ from controller.fleet.central_worker import WorkerConfig
 from controller.settings import Settings
 from controller.store import repositories as repo
 from controller.store.central import directory
+from controller.store.central import formulary as central_formulary
 from controller.store.central import ledger as central
 from controller.store.central import schema as central_schema
 from controller.store.central import status as fleet_status
 from controller.store.database import Database, parse_url
+from controller.store.formulary_file import load_formulary
 
 central_app = typer.Typer(help="The hospital's central server (PostgreSQL, NATS JetStream).", no_args_is_help=True)
 user_app = typer.Typer(help="The hospital's user directory, published to every cabinet.", no_args_is_help=True)
@@ -58,12 +66,18 @@ def _open(url: str, *, current: bool = True) -> Database:
 
 
 @central_app.command("init")
-def init(database_url: CentralUrl) -> None:
-    """Create (or bring up to date) the central database: the cabinet schema and the fleet tables."""
+def init(
+    database_url: CentralUrl,
+    formulary: Annotated[Path | None, typer.Option(help="Formulary file (TOML); default: the demo formulary.")] = None,
+) -> None:
+    """Create (or bring up to date) the central database: the cabinet schema and the fleet tables, and the
+    formulary's items the central does not hold yet (so the fleet pages show names)."""
     db = _open(database_url, current=False)
     try:
         central_schema.upgrade(db)
-        out.print(f"central database ready at {central_schema.head_revision()}")
+        with db.write() as session:
+            added = central_formulary.add_missing(session, load_formulary(formulary))
+        out.print(f"central database ready at {central_schema.head_revision()}; {added} formulary items added")
     finally:
         db.dispose()
 
@@ -71,10 +85,14 @@ def init(database_url: CentralUrl) -> None:
 @central_app.command("register")
 def register(
     cabinet_id: str,
+    *,
     public_key: Annotated[str, typer.Option(help="The cabinet's Ed25519 public key (adc fleet key prints it).")],
     database_url: CentralUrl,
     name: Annotated[str, typer.Option(help="What the pharmacy calls it.")] = "",
     care_area: Annotated[str, typer.Option(help="The care area it serves.")] = "",
+    console_url: Annotated[
+        str | None, typer.Option(help="The cabinet's own pharmacy console; the fleet page links to it.")
+    ] = None,
 ) -> None:
     """Register a cabinet (or give it a new key): only registered cabinets' signed entries are applied."""
     p.check_cabinet_id(cabinet_id)
@@ -83,60 +101,104 @@ def register(
         with db.writer.begin() as connection:
             central.register_cabinet(
                 connection, cabinet_id, name=name or cabinet_id, care_area=care_area, public_key=public_key,
-                now=SystemClock().now(),
+                now=SystemClock().now(), console_url=_checked_url(console_url),
             )  # fmt: skip
         out.print(f"cabinet {cabinet_id} registered")
     finally:
         db.dispose()
 
 
+def _checked_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    if not url.startswith(("http://", "https://")) or len(url) > 500:
+        raise ConfigurationError("config.invalid", "the console URL must be an http:// or https:// address")
+    return url
+
+
+class _ConsoleServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: ``serve`` owns SIGINT/SIGTERM and stops the console and the
+    ingest together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 @central_app.command("serve")
 def serve(
+    *,
     database_url: CentralUrl,
     nats_url: NatsUrl = "nats://127.0.0.1:4222",
     workers: Annotated[int, typer.Option(min=1, max=32, help="Ingest workers in this process.")] = 1,
+    host: Annotated[str, typer.Option(help="Where the fleet console listens.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="The fleet console's port; 0: no console.")] = 8100,
+    read_url: Annotated[
+        str | None, typer.Option(envvar="ADC_CENTRAL_READ_URL", help="A PostgreSQL replica the console reads.")
+    ] = None,
 ) -> None:
-    """Run the fleet ingest and the directory publisher until Ctrl-C or SIGTERM. Run several side by side to share
-    the ingest: kill any one and nothing is lost or applied twice."""
+    """Run the fleet ingest, the directory publisher and the fleet console (http://HOST:PORT/) until Ctrl-C or
+    SIGTERM. Run several side by side to share the ingest (give the others --port 0 or their own port): kill any
+    one and nothing is lost or applied twice."""
     db = _open(database_url)
-    service = CentralService(db, nats_url, SystemClock(), config=CentralConfig(workers=workers, worker=WorkerConfig()))
+    if read_url is not None:
+        db.dispose()
+        db = Database.open(database_url, read_url=read_url)
+    clock = SystemClock()
+    service = CentralService(db, nats_url, clock, config=CentralConfig(workers=workers, worker=WorkerConfig()))
+    console = None
+    if port:
+        app = create_central_app(db, clock, credential_hasher(Settings()))
+        console = _ConsoleServer(uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning"))
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        out.print(f"central: {workers} ingest worker(s) on {nats_url}; Ctrl-C stops")
-        await service.run(stop)
+        where = f"; fleet console on http://{host}:{port}/" if console else ""
+        out.print(f"central: {workers} ingest worker(s) on {nats_url}{where}; Ctrl-C stops")
+        tasks = [asyncio.create_task(service.run(stop))]
+        if console is not None:
+            tasks.append(asyncio.create_task(console.serve()))
+            await stop.wait()
+            console.should_exit = True
+        await asyncio.gather(*tasks)
 
     try:
         asyncio.run(main())
     finally:
         db.dispose()
+    if console is not None and not console.started:
+        out.print(f"the fleet console could not listen on {host}:{port}")
+        raise typer.Exit(1)
     applied = sum(w.stats.applied for w in service.workers)
     out.print(f"central stopped: {applied} entries applied in this run")
 
 
 @central_app.command("status")
 def status(database_url: CentralUrl) -> None:
-    """Each cabinet: link, last contact, entries waiting to reach the central, chain head, open alarms."""
+    """Each cabinet: link, last contact, entries waiting to reach the central, chain head, open alarms and pockets
+    with nothing usable (what the fleet console's Cabinets page shows)."""
     db = _open(database_url)
     try:
         with db.reader.connect() as connection:
-            cabinets = fleet_status.fleet_status(connection)
+            cabinets = fleet_status.board(connection, datetime.now(UTC))
             alarms = fleet_status.open_alarms(connection, limit=20)
     finally:
         db.dispose()
     now = datetime.now(UTC)
     table = Table(title="Fleet")
-    for column in ("cabinet", "care area", "link", "last contact", "queued", "central seq", "clock skew", "alarms"):
+    columns = ("cabinet", "care area", "link", "last contact", "queued", "central seq", "clock skew", "alarms",
+               "stock-outs")  # fmt: skip
+    for column in columns:
         table.add_column(column)
-    for c in cabinets:
+    for c, outs in cabinets:
         contact = "—" if c.last_contact_at is None else f"{(now - c.last_contact_at).total_seconds():.0f} s ago"
         skew = "—" if c.clock_skew_s is None else f"{c.clock_skew_s:+.0f} s"
         table.add_row(
             c.cabinet_id, c.care_area, c.link(now), contact, "—" if c.queued is None else str(c.queued),
-            str(c.central_seq), skew, str(c.open_alarms),
+            str(c.central_seq), skew, str(c.open_alarms), str(outs),
         )  # fmt: skip
     out.print(table)
     if alarms:
@@ -156,7 +218,9 @@ def user_add(
     role: Annotated[list[Role], typer.Option(help="A role (repeatable).")],
     pin: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
-    """Add a user to the hospital's directory (the PIN's argon2id hash only)."""
+    """Add a user to the hospital's directory (the PIN's argon2id hash only). User ids are kept in capitals, as
+    the cabinets' and the console's sign-in forms send them."""
+    user_id = user_id.strip().upper()
     db = _open(database_url)
     try:
         now = SystemClock().now()
@@ -181,6 +245,7 @@ def user_enable(user_id: str, database_url: CentralUrl) -> None:
 
 
 def _set_active(user_id: str, database_url: str, *, active: bool) -> None:
+    user_id = user_id.strip().upper()
     db = _open(database_url)
     try:
         with db.write() as session:

@@ -68,15 +68,24 @@ class Database:
 
     @classmethod
     def open(
-        cls, url: str, *, create: bool = False, sqlite_busy_timeout_ms: int = 30_000, echo: bool = False
-    ) -> Database:
+        cls, url: str, *, create: bool = False, sqlite_busy_timeout_ms: int = 30_000, echo: bool = False,
+        read_url: str | None = None,
+    ) -> Database:  # fmt: skip
         """Open the store at ``url``. A SQLite file is created only when ``create`` is set (``adc db init``);
-        otherwise a missing file is reported as a database that is not initialised."""
+        otherwise a missing file is reported as a database that is not initialised. ``read_url`` (PostgreSQL): a
+        replica that ``reader`` and ``read()`` use, so reports and views put no load on the primary."""
         parsed = parse_url(url)
         try:
             if parsed.get_backend_name() == "sqlite":
+                if read_url is not None:
+                    raise ConfigurationError("store.bad_url", "a SQLite store has no read replica")
                 return cls._open_sqlite(parsed, sqlite_busy_timeout_ms, echo, create)
             engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
+            if read_url is not None:
+                replica = parse_url(read_url)
+                if replica.get_backend_name() != parsed.get_backend_name():
+                    raise ConfigurationError("store.bad_url", "the read replica must run the primary's database")
+                return cls(engine, create_engine(replica, echo=echo, pool_pre_ping=True))
         except NoSuchModuleError as exc:
             raise ConfigurationError("store.bad_url", f"no driver for {parsed.drivername!r}: {exc}") from exc
         except ModuleNotFoundError as exc:

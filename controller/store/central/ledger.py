@@ -55,10 +55,13 @@ class IngestResult:
 
 
 def register_cabinet(
-    connection: Connection, cabinet_id: str, *, name: str, care_area: str, public_key: str, now: datetime
-) -> None:
-    """Register a cabinet (or replace its key and place); its chain head starts at genesis the first time."""
-    values = {"name": name, "care_area": care_area, "public_key": public_key, "active": True}
+    connection: Connection, cabinet_id: str, *, name: str, care_area: str, public_key: str, now: datetime,
+    console_url: str | None = None,
+) -> None:  # fmt: skip
+    """Register a cabinet (or replace its key and place); its chain head starts at genesis the first time.
+    ``console_url``: the cabinet's own pharmacy console, which the fleet page links to."""
+    values = {"name": name, "care_area": care_area, "public_key": public_key, "active": True,
+              "console_url": console_url}  # fmt: skip
     connection.execute(
         pg_insert(t.cabinets)
         .values(cabinet_id=cabinet_id, registered_at=now, **values)

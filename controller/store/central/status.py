@@ -1,13 +1,14 @@
 """What the pharmacy reads of the fleet: each cabinet's link, last contact, what waits to reach the central, its
-chain's head here and its open alarms."""
+chain's head here, its open alarms and its stock-outs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, func, select
 
+from controller.store.central import stock
 from controller.store.central import tables as t
 
 LINK_DOWN_AFTER = timedelta(seconds=30)
@@ -24,6 +25,7 @@ class CabinetStatus:
     reported_head_seq: int | None
     central_seq: int
     open_alarms: int
+    console_url: str | None = None  # the cabinet's own pharmacy console, for its per-cabinet views
 
     def link(self, now: datetime) -> str:
         if not self.active:
@@ -62,9 +64,16 @@ def fleet_status(connection: Connection) -> list[CabinetStatus]:
             reported_head_seq=r.reported_head_seq,
             central_seq=int(r.seq),
             open_alarms=int(r.alarms),
+            console_url=r.console_url,
         )
         for r in rows
     ]
+
+
+def board(connection: Connection, now: datetime) -> list[tuple[CabinetStatus, int]]:
+    """Each cabinet's status with its pockets that have nothing usable today: the fleet page's rows."""
+    outs = stock.stock_outs(connection, now.astimezone(UTC).date())
+    return [(c, outs.get(c.cabinet_id, 0)) for c in fleet_status(connection)]
 
 
 def open_alarms(connection: Connection, *, limit: int = 50) -> list[tuple[str, int | None, str, str, datetime]]:

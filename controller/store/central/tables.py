@@ -40,6 +40,7 @@ cabinets = Table(
     Column("reported_head_seq", BigInteger),  # the cabinet's own head, from its last heartbeat
     Column("reported_published_seq", BigInteger),
     Column("reported_open_alarms", Integer),
+    Column("console_url", Text),  # migration c0002
 )
 
 heads = Table(

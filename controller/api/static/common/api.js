@@ -47,9 +47,11 @@ export class Api {
     return this.request("DELETE", path);
   }
 
-  /** Resolves with the answer's ``data``; rejects with a Problem. */
+  /** Resolves with the answer's ``data``; rejects with a Problem. ``activity: false``: a refresh nobody asked
+   *  for, which must not keep a session alive; the server is told (X-ADC-Passive) and onActivity is not called. */
   async request(method, path, body, { activity = true } = {}) {
     const headers = { Accept: "application/json, application/problem+json" };
+    if (!activity) headers["X-ADC-Passive"] = "1";
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
     const init = { method, headers };
     if (body !== undefined) {

@@ -6,10 +6,11 @@ import { messageBox, showInfo, showProblem } from "./messages.js";
 
 /**
  * @param {import("./api.js").Api} api
- * @param {{onLoggedIn: (session: object) => void, note?: string}} options
+ * @param {{onLoggedIn: (session: object) => void, note?: string, path?: string, badge?: boolean}} options
+ *   ``path``: where to sign in (the cabinet's session by default); ``badge``: offer the badge field.
  * @returns {{element: HTMLElement, focus: () => void, say: (text: string) => void}}
  */
-export function loginForm(api, { onLoggedIn, note = "" }) {
+export function loginForm(api, { onLoggedIn, note = "", path = "/api/v1/cabinet/session", badge: withBadge = true }) {
   const message = messageBox("login-message");
   const userId = h("input", {
     id: "login-user",
@@ -31,14 +32,14 @@ export function loginForm(api, { onLoggedIn, note = "" }) {
       return;
     }
     if (!body.pin && !body.badge) {
-      showInfo(message, "Enter your PIN on the keypad, or scan your badge.");
+      showInfo(message, withBadge ? "Enter your PIN on the keypad, or scan your badge." : "Enter your PIN.");
       pin.focus();
       return;
     }
     busy = true;
     showInfo(message, "Checking…");
     try {
-      const session = await api.post("/api/v1/cabinet/session", body);
+      const session = await api.post(path, body);
       api.setToken(session.token);
       pin.clear();
       badge.value = "";
@@ -81,8 +82,8 @@ export function loginForm(api, { onLoggedIn, note = "" }) {
       note ? h("p", { class: "hint" }, note) : null,
       h("label", { for: "login-user" }, "User ID"),
       userId,
-      h("label", { for: "login-badge" }, "Badge (scan or type)"),
-      badge,
+      withBadge ? h("label", { for: "login-badge" }, "Badge (scan or type)") : null,
+      withBadge ? badge : null,
       message,
     ),
     pin.element,

@@ -1,6 +1,6 @@
 """The fleet's stock as the cabinets' chains tell it: each cabinet's pockets (item and levels), lots (expiry and
-quantity on hand) and quarantine holds, written in the transaction that applies the entries they come from; and
-the central console's sign-in record (append-only).
+quantity on hand) and quarantine holds, written in the transaction that applies the entries they come from; where
+each cabinet's own console answers; and the central console's sign-in record (append-only).
 
 Revision ID: c0002_fleet_stock
 Revises: c0001_fleet
@@ -21,6 +21,7 @@ TZ = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    op.add_column("fleet_cabinets", sa.Column("console_url", sa.Text))
     op.create_table(
         "fleet_pockets",
         sa.Column("cabinet_id", sa.String(64), primary_key=True),
@@ -72,3 +73,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("fleet_console_signins", "fleet_holds", "fleet_stock", "fleet_pockets"):
         op.drop_table(table)
+    op.drop_column("fleet_cabinets", "console_url")

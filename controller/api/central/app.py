@@ -1,0 +1,54 @@
+"""``create_central_app``: the central server's FastAPI application, the pharmacy's fleet console.
+
+It serves the console's pages (``static/fleet/``, with the shared ``static/common/``) and its API
+(``controller.api.central.routes``); the cabinets' touchscreen and per-cabinet console stay on each cabinet.
+The fleet ingest runs beside it in the same process (``adc central serve``), not through it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from controller.api.central import routes
+from controller.api.central.signin import ConsoleSignIn, SignInRules
+from controller.api.metrics import ApiMetrics
+from controller.api.middleware import RequestGuard
+from controller.api.problems import install_handlers
+from controller.domain.clock import Clock
+from controller.domain.credentials import CredentialHasher
+from controller.store.database import Database
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+MAX_BODY_BYTES = 16 * 1024  # sign-in is the only body this API takes
+
+
+def create_central_app(
+    db: Database, clock: Clock, hasher: CredentialHasher, *, rules: SignInRules | None = None
+) -> FastAPI:
+    app = FastAPI(title="open-adc central console API", version="1", docs_url="/docs", redoc_url=None)
+    app.state.db = db
+    app.state.clock = clock
+    app.state.signin = ConsoleSignIn(db, clock, hasher, rules)
+    install_handlers(app)
+    app.include_router(routes.router)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/fleet/")
+
+    @app.get("/pharmacy/app.css", include_in_schema=False)
+    async def console_layout() -> FileResponse:  # the fleet pages share the pharmacy console's layout
+        return FileResponse(STATIC_DIR / "pharmacy" / "app.css", media_type="text/css")
+
+    app.mount("/common", StaticFiles(directory=STATIC_DIR / "common"), name="common")
+    app.mount("/fleet", StaticFiles(directory=STATIC_DIR / "fleet", html=True), name="fleet")
+    app.add_middleware(RequestGuard, max_body_bytes=MAX_BODY_BYTES, metrics=ApiMetrics())
+    return app
