@@ -26,6 +26,7 @@ from controller.bootstrap import StoreContext, build_store, credential_hasher
 from controller.bootstrap.hardware import DeviceReport, connect_hardware
 from controller.cli.api_clients import api_app
 from controller.cli.central import central_app, fleet_app
+from controller.cli.fleet_sim import fleet_sim
 from controller.cli.hl7 import hl7_app
 from controller.cli.report import report_app
 from controller.cli.scenario import scenario_app
@@ -53,6 +54,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(api_app, name="api")
 app.add_typer(hl7_app, name="hl7")
 app.add_typer(central_app, name="central")
+fleet_app.command("sim")(fleet_sim)
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(report_app, name="report")
 app.command("serve")(serve)

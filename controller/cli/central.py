@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from controller.api.central.app import create_central_app
 from controller.bootstrap import credential_hasher
 from controller.domain.clock import SystemClock
 from controller.domain.users import Role, User
@@ -56,7 +54,7 @@ CentralUrl = Annotated[
 NatsUrl = Annotated[str, typer.Option("--nats", envvar="ADC_FLEET_NATS_URL", help="NATS with JetStream.")]
 
 
-def _open(url: str, *, current: bool = True) -> Database:
+def open_central(url: str, *, current: bool = True) -> Database:
     if parse_url(url).get_backend_name() != "postgresql":
         raise ConfigurationError("store.bad_url", "the central server runs on PostgreSQL only: give a postgresql URL")
     db = Database.open(url)
@@ -72,7 +70,7 @@ def init(
 ) -> None:
     """Create (or bring up to date) the central database: the cabinet schema and the fleet tables, and the
     formulary's items the central does not hold yet (so the fleet pages show names)."""
-    db = _open(database_url, current=False)
+    db = open_central(database_url, current=False)
     try:
         central_schema.upgrade(db)
         with db.write() as session:
@@ -96,7 +94,7 @@ def register(
 ) -> None:
     """Register a cabinet (or give it a new key): only registered cabinets' signed entries are applied."""
     p.check_cabinet_id(cabinet_id)
-    db = _open(database_url)
+    db = open_central(database_url)
     try:
         with db.writer.begin() as connection:
             central.register_cabinet(
@@ -116,15 +114,6 @@ def _checked_url(url: str | None) -> str | None:
     return url
 
 
-class _ConsoleServer(uvicorn.Server):
-    """uvicorn without its own signal handlers: ``serve`` owns SIGINT/SIGTERM and stops the console and the
-    ingest together."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @central_app.command("serve")
 def serve(
     *,
@@ -140,7 +129,19 @@ def serve(
     """Run the fleet ingest, the directory publisher and the fleet console (http://HOST:PORT/) until Ctrl-C or
     SIGTERM. Run several side by side to share the ingest (give the others --port 0 or their own port): kill any
     one and nothing is lost or applied twice."""
-    db = _open(database_url)
+    import uvicorn  # here: the other adc commands need not load the web stack
+
+    from controller.api.central.app import create_central_app
+
+    class ConsoleServer(uvicorn.Server):
+        """uvicorn without its own signal handlers: this command owns SIGINT/SIGTERM and stops the console and
+        the ingest together."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    db = open_central(database_url)
     if read_url is not None:
         db.dispose()
         db = Database.open(database_url, read_url=read_url)
@@ -149,7 +150,7 @@ def serve(
     console = None
     if port:
         app = create_central_app(db, clock, credential_hasher(Settings()))
-        console = _ConsoleServer(uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning"))
+        console = ConsoleServer(uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning"))
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -180,7 +181,7 @@ def serve(
 def status(database_url: CentralUrl) -> None:
     """Each cabinet: link, last contact, entries waiting to reach the central, chain head, open alarms and pockets
     with nothing usable (what the fleet console's Cabinets page shows)."""
-    db = _open(database_url)
+    db = open_central(database_url)
     try:
         with db.reader.connect() as connection:
             cabinets = fleet_status.board(connection, datetime.now(UTC))
@@ -221,7 +222,7 @@ def user_add(
     """Add a user to the hospital's directory (the PIN's argon2id hash only). User ids are kept in capitals, as
     the cabinets' and the console's sign-in forms send them."""
     user_id = user_id.strip().upper()
-    db = _open(database_url)
+    db = open_central(database_url)
     try:
         now = SystemClock().now()
         with db.write() as session:
@@ -246,7 +247,7 @@ def user_enable(user_id: str, database_url: CentralUrl) -> None:
 
 def _set_active(user_id: str, database_url: str, *, active: bool) -> None:
     user_id = user_id.strip().upper()
-    db = _open(database_url)
+    db = open_central(database_url)
     try:
         with db.write() as session:
             record = directory.set_active(session, user_id, active, SystemClock().now())

@@ -245,7 +245,8 @@ class _AnnouncingServer(uvicorn.Server):
 
 
 def _prepare_store(settings: Settings) -> bool:
-    """Create the schema and the demo cabinet when the store is new; bring an existing one up to date."""
+    """Create the schema and the demo cabinet (under ``ADC_CABINET_ID``) when the store is new; bring an existing
+    one up to date."""
     url = settings.resolved_database_url()
     new_file = url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists()
     store = build_store(settings, create=new_file)
@@ -253,10 +254,12 @@ def _prepare_store(settings: Settings) -> bool:
         fresh = schema.current_revision(store.db) is None
         schema.upgrade(store.db)
         if fresh:
+            layout = demo_layout()
+            layout["cabinet"]["id"] = settings.cabinet_id  # one demo layout for every simulated cabinet of a fleet
             with store.db.write() as session:
                 summary = seed_cabinet(
                     session,
-                    demo_layout(),
+                    layout,
                     load_formulary(None),
                     ledger=store.ledger(is_simulator=True),
                     hasher=credential_hasher(settings),

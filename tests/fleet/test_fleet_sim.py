@@ -1,0 +1,124 @@
+"""``adc fleet sim``: a simulated hospital of whole cabinets (``adc serve`` each, with its own simulators, store,
+key and forwarder) and one central, as processes. A nurse's pull at one cabinet, driven over its REST API by a
+scenario, reaches the central's ledger and stock view; the central sees both cabinets' heartbeats and its console
+answers; Ctrl-C stops the lot with exit status 0."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from controller.scenarios.model import Scenario
+from controller.scenarios.runner import load_all, run_scenario
+from controller.scenarios.targets import RemoteTarget
+from controller.store.central import status as fleet_status
+from controller.store.central import stock
+from controller.store.database import Database
+from controller.store.fleet_link import entries_after
+from tests.cli.test_cli import FAST_ARGON
+from tests.fleet.harness import NatsServer, central_chain
+from tests.fleet.test_central_process import free_port
+from tests.scenarios.helpers import write
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
+
+PULL = """
+scenario: a pull at one cabinet of the fleet
+steps:
+  - login: NURSE1
+  - pull: {patient: MRN100002, order: ORD9005}
+  - open: D4
+  - take: 1
+  - close: D4
+  - logout: true
+"""
+
+
+def free_block(size: int) -> int:
+    """A port p with p+1 .. p+size free on the loopback (probed, then released)."""
+    for _ in range(50):
+        base = free_port()
+        if base + size > 65000:
+            continue
+        probes = []
+        try:
+            for offset in range(1, size + 1):
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise AssertionError("no free block of ports")
+
+
+def test_a_simulated_hospital_runs_whole_cabinets_against_one_central(
+    central_db: Database, postgres_schema_url: str, nats: NatsServer, tmp_path: Path
+) -> None:
+    base, console_port = free_block(2), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADC_")} | FAST_ARGON
+    command = [sys.executable, "-m", "controller.cli.app", "fleet", "sim", "--cabinets", "2", "--nats", nats.url,
+               "--database-url", postgres_schema_url, "--data-dir", str(tmp_path / "fleet"), "--base-port", str(base),
+               "--central-port", str(console_port)]  # fmt: skip
+    sim = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert sim.stdout is not None
+        started = time.monotonic()
+        seen = []
+        for line in sim.stdout:
+            seen.append(line)
+            if "Ctrl-C stops every cabinet" in line:
+                break
+            assert time.monotonic() - started < 150, "".join(seen)
+        else:
+            raise AssertionError("".join(seen))
+
+        cabinet_url = f"http://127.0.0.1:{base + 1}"
+        [scenario] = load_all([write(tmp_path, PULL, "pull.yaml")], RemoteTarget(cabinet_url))
+        assert isinstance(scenario, Scenario), scenario
+        result = asyncio.run(asyncio.wait_for(run_scenario(scenario, RemoteTarget(cabinet_url)), timeout=120))
+        assert result.passed, result.summary()
+
+        cabinet_db = Database.open(f"sqlite:///{tmp_path / 'fleet' / 'SIM-01' / 'adc.db'}")
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                local = [(e.seq, e.hash, e.body) for e in entries_after(cabinet_db, "SIM-01", 0, limit=10**6)]
+                if local == central_chain(central_db, "SIM-01") and any('"dose.removed"' in b for *_, b in local):
+                    break
+                assert time.monotonic() < deadline, "SIM-01's chain did not reach the central"
+                time.sleep(0.2)
+        finally:
+            cabinet_db.dispose()
+        with central_db.reader.connect() as connection:
+            d4 = [lot for lot in stock.lots_of(connection, "SIM-01") if lot.pocket_id == "D4-P01"]
+            other = [lot for lot in stock.lots_of(connection, "SIM-02") if lot.pocket_id == "D4-P01"]
+            links = {c.cabinet_id: c.link(datetime.now(UTC)) for c in fleet_status.fleet_status(connection)}
+        assert sum(lot.quantity for lot in d4) == sum(lot.quantity for lot in other) - 1
+        assert links == {"SIM-01": "up", "SIM-02": "up"}  # heartbeats from both
+
+        health = httpx.get(f"http://127.0.0.1:{console_port}/health", timeout=5)
+        assert health.status_code == 200
+    finally:
+        sim.send_signal(signal.SIGINT)
+        try:
+            code = sim.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+            raise
+    rest = sim.stdout.read() if sim.stdout else ""
+    assert code == 0, rest
+    assert "fleet stopped: 2 cabinets" in rest
