@@ -49,3 +49,36 @@ def from_document(document: Mapping[str, Any]) -> DirectoryUser:
         active=bool(document["active"]),
         expires_at=datetime.fromisoformat(expires) if isinstance(expires, str) else None,
     )
+
+
+def kv_token(text: str) -> str:
+    """A key part for a NATS KV bucket from an id (letters, digits, ``-`` and ``_`` kept; anything else, the
+    bucket's separator ``.`` included, escaped as ``=hhhh``)."""
+    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else f"={ord(ch):04x}" for ch in text)
+
+
+def census_key(care_area: str, patient_id: str) -> str:
+    """A care area's patient in the census bucket: a cabinet watches ``<its care area>.>``."""
+    return f"{kv_token(care_area)}.{kv_token(patient_id)}"
+
+
+@dataclass(frozen=True, slots=True)
+class DownlinkDocument:
+    """Another versioned document the central sends down (a formulary item, a care area's patient): what it is,
+    its key in its bucket, its version (only grows), and its content."""
+
+    kind: str
+    key: str
+    version: int
+    content: Mapping[str, Any]
+
+
+def downlink_to_document(document: DownlinkDocument) -> dict[str, Any]:
+    return {"kind": document.kind, "key": document.key, "version": document.version, "content": dict(document.content)}
+
+
+def downlink_from_document(document: Mapping[str, Any]) -> DownlinkDocument:
+    content = document["content"]
+    if not isinstance(content, Mapping):
+        raise TypeError("the content is not an object")
+    return DownlinkDocument(str(document["kind"]), str(document["key"]), int(document["version"]), content)

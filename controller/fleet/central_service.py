@@ -1,9 +1,10 @@
-"""The central server's fleet process: ingest workers plus the directory publisher, until stopped.
+"""The central server's fleet process: ingest workers plus the downlink publishers, until stopped.
 
 Responsible for: starting ``workers`` ingest workers on the shared durable consumer (one process may run several;
-several processes may run side by side) and reconciling the users bucket with the central directory every
-``directory_interval_s`` (a record put while the link was down is put again), and keeping the ledger's monthly
-partitions ahead of the clock. Not responsible for the HTTP console (``adc central serve`` starts both).
+several processes may run side by side); reconciling the users, formulary and census buckets with the central's
+tables every ``directory_interval_s`` (a document put while the link was down is put again); and keeping the
+ledger's monthly partitions ahead of the clock. Not responsible for the HTTP console (``adc central serve``
+starts both).
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from dataclasses import dataclass, field
 
 from controller.domain.clock import Clock
 from controller.fleet import link as links
-from controller.fleet import protocol as p
 from controller.fleet.central_worker import CentralWorker, WorkerConfig
-from controller.fleet.directory import DirectoryPublisher
+from controller.fleet.directory import SOURCES, Source, VersionedPublisher
 from controller.store.central import schema as central_schema
 from controller.store.database import Database
 
@@ -43,26 +43,27 @@ class CentralService:
             CentralWorker(db, nats_url, clock, name=f"{name}-w{i}", config=self.config.worker)
             for i in range(self.config.workers)
         ]
-        self.directory = DirectoryPublisher(db)
+        self.publishers = [VersionedPublisher(db, source, clock) for source in SOURCES]
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(
             *(worker.run(stop) for worker in self.workers),
-            self._publish_directory(stop),
+            *(self._publish(publisher, stop) for publisher in self.publishers),
             self._keep_partitions(stop),
         )
 
-    async def _publish_directory(self, stop: asyncio.Event) -> None:
-        link = await links.connect(self.nats_url, name="central-directory", stop=stop)
+    async def _publish(self, publisher: VersionedPublisher, stop: asyncio.Event) -> None:
+        source: Source = publisher.source
+        link = await links.connect(self.nats_url, name=f"central-{source.bucket}", stop=stop)
         if link is None:
             return
         try:
             while not stop.is_set():
                 try:
-                    users = await links.bucket(link.js, p.USERS_BUCKET, history=5)
-                    await self.directory.run(users, stop, interval_s=self.config.directory_interval_s)
+                    bucket = await links.bucket(link.js, source.bucket, history=5)
+                    await publisher.run(bucket, stop, interval_s=self.config.directory_interval_s)
                 except Exception:  # the link or the database is away: rebuilt, it puts what was missed
-                    log.warning("directory publisher stopped; rebuilding it", exc_info=True)
+                    log.warning("publisher of %s stopped; rebuilding it", source.bucket, exc_info=True)
                     await links.sleep_or_stop(1.0, stop)
         finally:
             await link.close()

@@ -7,7 +7,8 @@ order; publishing again from where the central asks when it reports a gap; heart
 writing the central's committed head back into the cabinet's ledger as a ``fleet.anchored`` entry (at most one per
 ``anchor_interval_s``, never anchoring an anchor, so anchors do not feed on themselves); halting, with a tamper
 entry, when the central's head contradicts the cabinet's own chain (a local rewrite); and applying the central's
-user directory by version, so a user disabled centrally cannot log in here seconds later. Every JetStream consumer
+user directory by version, so a user disabled centrally cannot log in here seconds later, and the formulary and
+this cabinet's care area's census (patients, encounters, orders) the same way. Every JetStream consumer
 and watcher is rebuilt after a reconnect.
 
 Not responsible for: what the cabinet does while offline (it never waits for the link), or the chain rule.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,10 +27,12 @@ from nats.aio.msg import Msg
 from nats.js.kv import KeyValue
 
 from controller.domain.clock import Clock
-from controller.errors import ControllerError
+from controller.domain.directory import kv_token
+from controller.errors import ControllerError, VerificationError
 from controller.fleet import link as links
 from controller.fleet import protocol as p
 from controller.fleet.link import best_effort
+from controller.store import fleet_downlink as downlinks
 from controller.store import fleet_link as store
 from controller.store.database import Database
 from controller.store.ledger import Ledger
@@ -54,6 +58,8 @@ class ForwarderStatus:
     halted: str | None = None
     users_applied: int = 0
     users_refused: int = 0
+    downlink_applied: int = 0
+    downlink_refused: int = 0
 
     @property
     def queued(self) -> int:
@@ -90,7 +96,7 @@ class Forwarder:
                     asyncio.create_task(self._publish(link, stop)),
                     asyncio.create_task(self._heartbeats(link, stop)),
                     asyncio.create_task(self._watch_head(link, stop)),
-                    asyncio.create_task(self._watch_users(link, stop)),
+                    asyncio.create_task(self._watch_downlink(link, stop)),
                     asyncio.create_task(self._listen_resend(link, stop)),
                 ]
                 reconnected = asyncio.create_task(link.reconnected.wait())
@@ -219,9 +225,20 @@ class Forwarder:
 
     # --- the directory -----------------------------------------------------------------------------------------
 
-    async def _watch_users(self, link: links.Link, stop: asyncio.Event) -> None:
-        users: KeyValue = await links.bucket(link.js, p.USERS_BUCKET, history=5)
-        watcher = await users.watchall()
+    async def _watch_downlink(self, link: links.Link, stop: asyncio.Event) -> None:
+        """The users, the formulary and this cabinet's care area's census, each from its bucket."""
+        area = await asyncio.to_thread(downlinks.care_area_of, self.db, self.cabinet_id)
+        watched = [self._watch(link, stop, p.USERS_BUCKET, ">", lambda _key, value: self._apply_user(value)),
+                   self._watch(link, stop, p.FORMULARY_BUCKET, ">", self._apply_downlink)]  # fmt: skip
+        if area is not None:
+            watched.append(self._watch(link, stop, p.CENSUS_BUCKET, f"{kv_token(area)}.>", self._apply_downlink))
+        await asyncio.gather(*watched)
+
+    async def _watch(
+        self, link: links.Link, stop: asyncio.Event, name: str, keys: str, apply: Callable[[str, bytes], None]
+    ) -> None:
+        bucket: KeyValue = await links.bucket(link.js, name, history=5)
+        watcher = await (bucket.watchall() if keys == ">" else bucket.watch(keys))
         try:
             while not stop.is_set():
                 try:
@@ -230,9 +247,26 @@ class Forwarder:
                     continue
                 if update is None or not update.value:
                     continue
-                await asyncio.to_thread(self._apply_user, update.value)
+                await asyncio.to_thread(apply, update.key, update.value)
         finally:
             await best_effort(asyncio.wait_for(watcher.stop(), 2.0))
+
+    def _apply_downlink(self, key: str, payload: bytes) -> None:
+        try:
+            document = p.decode_downlink(payload)
+            if document.key != key:
+                raise VerificationError("fleet.unreadable_message", f"a document for {document.key[:80]!r} was "
+                                        f"put under {key[:80]!r}")  # fmt: skip
+        except ControllerError as exc:
+            log.warning("cabinet %s: downlink document refused: %s", self.cabinet_id, exc)
+            downlinks.refuse(self.db, self.ledger, exc.code, exc.detail, {"key": key[:200]})
+            self.status.downlink_refused += 1
+            return
+        outcome = downlinks.apply_document(self.db, self.ledger, document, self.clock.now())
+        if outcome == "applied":
+            self.status.downlink_applied += 1
+        elif outcome in ("stale", "refused"):
+            self.status.downlink_refused += 1
 
     def _apply_user(self, payload: bytes) -> None:
         try:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from controller.domain import directory
 from controller.domain.chain import ChainEntry
-from controller.domain.directory import DirectoryUser
+from controller.domain.directory import DirectoryUser, DownlinkDocument
 from controller.errors import SafetyError, VerificationError
 
 LEDGER_STREAM = "ADC_LEDGER"
@@ -35,6 +35,8 @@ DEAD_LETTER_SUBJECT = "adc.dead.ledger"
 INGEST_CONSUMER = "central-ingest"
 HEADS_BUCKET = "adc_heads"
 USERS_BUCKET = "adc_users"
+CENSUS_BUCKET = "adc_census"  # <care area>.<patient>: a care area's patients and their orders
+FORMULARY_BUCKET = "adc_formulary"  # <item>: the hospital's formulary
 HEARTBEAT_SUBJECTS = "adc.heartbeat.*"
 CENTRAL_QUEUE = "central"
 
@@ -74,7 +76,7 @@ def msg_id(cabinet_id: str, seq: int, *, resend: int = 0) -> str:
 
 def user_key(user_id: str) -> str:
     """A KV key for a user id (keys allow letters, digits and ``-_=/.``; anything else is hex-escaped)."""
-    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else f"={ord(ch):04x}" for ch in user_id)
+    return directory.kv_token(user_id)
 
 
 # --- signatures ---------------------------------------------------------------------------------------------------
@@ -215,6 +217,17 @@ def decode_head(payload: bytes) -> AcknowledgedHead:
 
 def encode_directory_record(record: DirectoryUser) -> bytes:
     return json.dumps(directory.to_document(record)).encode()
+
+
+def encode_downlink(document: DownlinkDocument) -> bytes:
+    return json.dumps(directory.downlink_to_document(document)).encode()
+
+
+def decode_downlink(payload: bytes) -> DownlinkDocument:
+    try:
+        return directory.downlink_from_document(_json_object(payload, what="a downlink document"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise VerificationError("fleet.unreadable_message", f"a downlink document is incomplete: {exc}") from exc
 
 
 def decode_directory_record(payload: bytes) -> DirectoryUser:

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from controller.domain.clock import Clock, SystemClock
 from controller.domain.credentials import CredentialHasher, HashCost
 from controller.domain.transactions import EventType, LedgerRecord
@@ -101,7 +103,7 @@ class Cabinet:
     cabinet_id: str
     db: Database
     ledger: Ledger
-    key: object
+    key: Ed25519PrivateKey
     forwarder: Forwarder
     proxy: LinkProxy | None = None
     task: asyncio.Task[None] | None = None

@@ -1,0 +1,142 @@
+"""What flows down from the central beside the users: the hospital's formulary, and each care area's census
+(a patient with an active encounter there, with their orders), as versioned documents.
+
+Responsible for: ``reconcile``, which builds the current document of every formulary item and every patient of a
+registered cabinet's care area from the central's tables (where its HL7 listener writes ADT and orders), and
+gives a document the next version when its content changed; a patient who left an area gets a ``removed``
+document (a tombstone) with the next version, so the area's cabinets mark the encounter ended. An item gone from
+the central's formulary is not removed from the cabinets (their stock and records still name it). Versions only grow
+(``fleet_directory``, kind ``census`` or ``formulary``), so a cabinet can tell a newer document from an older one.
+Not responsible for publishing (``controller.fleet.downlink``) or applying (``controller.store.fleet_downlink``).
+
+The census key is ``<care area>.<patient>``, each part escaped as a KV token, so a cabinet watches
+``<its care area>.>`` and receives its own patients only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from controller.domain.directory import census_key, kv_token
+from controller.store.central import tables as t
+from controller.store.models import (
+    CareAreaRow,
+    EncounterRow,
+    MedicationNdcRow,
+    MedicationRow,
+    OrderRow,
+    PatientRow,
+)
+
+CENSUS, FORMULARY = "census", "formulary"
+
+
+def reconcile(connection: Connection, now: datetime) -> int:
+    """Bring the versioned documents up to the central's tables (in the caller's transaction); how many changed."""
+    changed = 0
+    for kind, documents in ((FORMULARY, _formulary(connection)), (CENSUS, _census(connection))):
+        held = {
+            str(r.key): (int(r.version), r.payload)
+            for r in connection.execute(
+                select(t.directory.c.key, t.directory.c.version, t.directory.c.payload)
+                .where(t.directory.c.kind == kind)
+                .with_for_update()
+            )
+        }
+        wanted = dict(documents)
+        for key, (_, payload) in held.items():
+            if kind == CENSUS and key not in wanted and not payload.get("removed"):
+                # Gone from the area (a discharge, a transfer): a tombstone naming whom and where.
+                wanted[key] = {"removed": True, "patient_id": payload["patient"]["id"],
+                               "care_area": payload["encounter"]["care_area"]}  # fmt: skip
+        for key, document in wanted.items():
+            version, payload = held.get(key, (0, None))
+            if payload == document:
+                continue
+            connection.execute(
+                pg_insert(t.directory)
+                .values(kind=kind, key=key, version=version + 1, payload=document, updated_at=now)
+                .on_conflict_do_update(
+                    index_elements=["kind", "key"],
+                    set_={"version": version + 1, "payload": document, "updated_at": now},
+                )
+            )
+            changed += 1
+    return changed
+
+
+def versions(connection: Connection, kind: str) -> dict[str, int]:
+    found = connection.execute(select(t.directory.c.key, t.directory.c.version).where(t.directory.c.kind == kind))
+    return {str(r.key): int(r.version) for r in found}
+
+
+def documents(connection: Connection, kind: str, keys: Collection[str]) -> list[tuple[str, int, dict[str, Any]]]:
+    found = connection.execute(
+        select(t.directory.c.key, t.directory.c.version, t.directory.c.payload).where(
+            t.directory.c.kind == kind, t.directory.c.key.in_(sorted(keys))
+        )
+    )
+    return [(str(r.key), int(r.version), dict(r.payload)) for r in found]
+
+
+def _formulary(connection: Connection) -> dict[str, dict[str, Any]]:
+    ndcs: dict[str, list[dict[str, Any]]] = {}
+    for r in connection.execute(select(MedicationNdcRow).order_by(MedicationNdcRow.ndc)).mappings():
+        ndcs.setdefault(r["medication_id"], []).append(
+            {"ndc": r["ndc"], "digits": r["digits"], "primary": bool(r["is_primary"])}
+        )
+    result = {}
+    for r in connection.execute(select(MedicationRow)).mappings():
+        document = {column: r[column] for column in _MEDICATION_FIELDS}
+        document["ndcs"] = ndcs.get(r["id"], [])
+        result[kv_token(r["id"])] = document
+    return result
+
+
+_MEDICATION_FIELDS = (
+    "id", "ndc", "generic_name", "brand_name", "display_name", "strength", "dosage_form", "route", "package", "unit",
+    "dea_schedule", "high_alert", "lasa", "hazardous", "refrigerated", "neuromuscular_blocker", "critical_override",
+)  # fmt: skip
+
+
+def _census(connection: Connection) -> dict[str, dict[str, Any]]:
+    areas = {str(a) for a in connection.execute(select(t.cabinets.c.care_area).where(t.cabinets.c.active)).scalars()}
+    if not areas:
+        return {}
+    area_names = {str(r.id): str(r.name) for r in connection.execute(select(CareAreaRow.id, CareAreaRow.name))}
+    encounters = connection.execute(
+        select(EncounterRow).where(EncounterRow.active, EncounterRow.care_area_id.in_(sorted(areas)))
+    ).mappings().all()  # fmt: skip
+    patient_ids = sorted({e["patient_id"] for e in encounters})
+    patients = {
+        r["id"]: r for r in connection.execute(select(PatientRow).where(PatientRow.id.in_(patient_ids))).mappings()
+    }
+    orders: dict[str, list[dict[str, Any]]] = {}
+    for r in connection.execute(
+        select(OrderRow).where(OrderRow.patient_id.in_(patient_ids)).order_by(OrderRow.id)
+    ).mappings():
+        orders.setdefault(r["patient_id"], []).append({
+            "id": r["id"], "item_id": r["item_id"], "dose_amount": str(r["dose_amount"]), "dose_unit": r["dose_unit"],
+            "route": r["route"], "frequency": r["frequency"], "status": r["status"],
+            "pharmacist_verified": bool(r["pharmacist_verified"]), "prn": bool(r["prn"]),
+        })  # fmt: skip
+    result = {}
+    for e in encounters:
+        patient = patients[e["patient_id"]]
+        area = e["care_area_id"]
+        result[census_key(area, e["patient_id"])] = {
+            "patient": {
+                "id": patient["id"], "family_name": patient["family_name"], "given_name": patient["given_name"],
+                "birth_date": patient["birth_date"].isoformat() if patient["birth_date"] else None,
+                "allergies": patient["allergies"],
+            },
+            "encounter": {"id": e["id"], "care_area": area, "care_area_name": area_names.get(area, area),
+                          "room": e["room"], "bed": e["bed"]},
+            "orders": orders.get(e["patient_id"], []),
+        }  # fmt: skip
+    return result
