@@ -4,7 +4,8 @@ the fleet ingest, keep the user directory, and show the fleet.
     adc central init      --database-url postgresql+psycopg://...        (loads the demo formulary unless --formulary)
     adc central register  CAB-4W --name "4 West" --care-area 4W --public-key <base64>   (adc fleet key prints it)
                           [--console-url http://cab-4w:8000/pharmacy/]
-    adc central serve     --workers 2 --nats nats://127.0.0.1:4222 --port 8100 [--read-url postgresql+psycopg://replica]
+    adc central serve     --workers 2 --nats nats://127.0.0.1:4222 --port 8100 --hl7-listen 0.0.0.0:2575
+                          [--read-url postgresql+psycopg://replica]
     adc central status
     adc central user add rn.kim --name "Kim, RN" --role nurse      (PIN asked for; only its hash is kept)
     adc central user disable rn.kim                                 (no connected cabinet accepts it seconds later)
@@ -125,13 +126,22 @@ def serve(
     read_url: Annotated[
         str | None, typer.Option(envvar="ADC_CENTRAL_READ_URL", help="A PostgreSQL replica the console reads.")
     ] = None,
+    hl7_listen: Annotated[
+        str | None,
+        typer.Option(envvar="ADC_CENTRAL_HL7_LISTEN", help="HOST:PORT of the hospital's one ADT/order MLLP feed."),
+    ] = None,
 ) -> None:
-    """Run the fleet ingest, the directory publisher and the fleet console (http://HOST:PORT/) until Ctrl-C or
-    SIGTERM. Run several side by side to share the ingest (give the others --port 0 or their own port): kill any
-    one and nothing is lost or applied twice."""
+    """Run the fleet ingest, the downlink publishers (users, formulary, census), the fleet console
+    (http://HOST:PORT/) and, with --hl7-listen, the hospital's ADT and pharmacy order feed, until Ctrl-C or SIGTERM.
+    Run several side by side to share the ingest (give the others --port 0 or their own port, and one HL7
+    listener): kill any one and nothing is lost or applied twice."""
     import uvicorn  # here: the other adc commands need not load the web stack
 
     from controller.api.central.app import create_central_app
+    from controller.integration.hl7 import open_listener
+    from controller.integration.hl7.outbound import parse_endpoint
+
+    feed = parse_endpoint(hl7_listen, "--hl7-listen") if hl7_listen else None
 
     class ConsoleServer(uvicorn.Server):
         """uvicorn without its own signal handlers: this command owns SIGINT/SIGTERM and stops the console and
@@ -159,11 +169,21 @@ def serve(
             loop.add_signal_handler(signum, stop.set)
         where = f"; fleet console on http://{host}:{port}/" if console else ""
         out.print(f"central: {workers} ingest worker(s) on {nats_url}{where}; Ctrl-C stops")
+        listener = None
+        if feed is not None:
+            try:
+                listener = await open_listener(db, clock, host=feed[0], port=feed[1], facility="CENTRAL")
+            except OSError as exc:
+                raise ConfigurationError("config.invalid", f"cannot listen for HL7 on {hl7_listen}: {exc}") from exc
+            out.print(f"HL7 ADT and orders on {listener.address[0]}:{listener.address[1]} (MLLP)")
         tasks = [asyncio.create_task(service.run(stop))]
         if console is not None:
             tasks.append(asyncio.create_task(console.serve()))
-            await stop.wait()
+        await stop.wait()
+        if console is not None:
             console.should_exit = True
+        if listener is not None:
+            await listener.close()
         await asyncio.gather(*tasks)
 
     try:

@@ -3,7 +3,8 @@ own SQLite store seeded with the demo layout under its own id, its own device si
 key, its touchscreen and pharmacy console on its own port) against one central (``adc central serve``: the
 ingest, the directory and the fleet console), over the NATS JetStream and PostgreSQL the options name.
 
-    adc fleet sim --cabinets 5 --nats nats://127.0.0.1:4222 --database-url postgresql+psycopg://...
+    adc fleet sim --cabinets 5 --nats nats://127.0.0.1:4222 --database-url postgresql+psycopg://... \
+                  --hl7-listen 127.0.0.1:2575        (the hospital's one ADT/order feed, at the central)
 
 Cabinets are ``SIM-01`` .. ``SIM-NN`` on ports ``--base-port`` + 1 .. N, kept under ``--data-dir`` (so a second
 run continues the same hospital); each is registered at the central with its public key and console address.
@@ -54,6 +55,9 @@ def fleet_sim(
     data_dir: Annotated[Path, typer.Option(help="Where the cabinets' stores, keys and logs live.")] = Path("var/fleet"),
     base_port: Annotated[int, typer.Option(min=1024, max=65000, help="Cabinet i listens on base-port + i.")] = 8100,
     central_port: Annotated[int, typer.Option(min=0, max=65535, help="The fleet console; 0: no central.")] = 8100,
+    hl7_listen: Annotated[
+        str | None, typer.Option(help="HOST:PORT where the central takes the hospital's ADT and orders (MLLP).")
+    ] = None,
 ) -> None:
     """Run N simulated cabinets and one central until Ctrl-C."""
     ids = cabinet_ids(cabinets)
@@ -73,6 +77,7 @@ def fleet_sim(
             with contextlib.suppress(KeyboardInterrupt):
                 if central_port:
                     serve_central = ["central", "serve", "--nats", nats_url, "--port", str(central_port)]
+                    serve_central += ["--hl7-listen", hl7_listen] if hl7_listen else []
                     central_env = env | {"ADC_CENTRAL_DATABASE_URL": database_url}
                     children["central"] = _spawn(stop, serve_central, central_env, data_dir / "central.log")
                 for cabinet_id in ids:

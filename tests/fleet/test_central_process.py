@@ -1,6 +1,6 @@
-"""``adc central serve`` as the process a hospital runs: the fleet console answers on its port while the ingest
-runs; SIGKILL in the middle of a cabinet's drain loses nothing and applies nothing twice once a new process takes
-over; SIGTERM stops console and ingest together with exit status 0."""
+"""``adc central serve`` as the process a hospital runs: the fleet console answers on its port and the HL7
+listener takes an admission while the ingest runs; SIGKILL in the middle of a cabinet's drain loses nothing and
+applies nothing twice once a new process takes over; SIGTERM stops console and ingest together with exit 0."""
 
 from __future__ import annotations
 
@@ -20,8 +20,11 @@ import pytest
 from controller.domain.users import Role, User
 from controller.store import repositories as repo
 from controller.store.database import Database
+from controller.store.models import PatientRow
 from tests.cli.test_cli import FAST_ARGON
 from tests.fleet.harness import NatsServer, central_chain, eventually, local_chain, make_cabinet
+from tests.fleet.test_fleet_downlink import ADMIT_4W
+from tests.integration.hl7_rig import MllpClient
 from tests.store.test_inventory import FAST_HASHER
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
@@ -33,11 +36,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_central(database_url: str, nats_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_central(database_url: str, nats_url: str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADC_")}
     env.update(FAST_ARGON)
     env["ADC_CENTRAL_DATABASE_URL"] = database_url
-    command = [sys.executable, "-m", "controller.cli.app", "central", "serve", "--nats", nats_url, "--port", str(port)]
+    command = [sys.executable, "-m", "controller.cli.app", "central", "serve", "--nats", nats_url, "--port", str(port),
+               *extra]  # fmt: skip
     return subprocess.Popen(command, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
@@ -61,17 +65,22 @@ def test_a_killed_central_process_loses_nothing_and_a_stopped_one_exits_cleanly(
         repo.save_user(session, User("PHARM1", "Pat Lee", frozenset({Role.PHARMACIST})),
                        pin_hash=FAST_HASHER.hash_pin("1357"), created_at=datetime.now(UTC))  # fmt: skip
     log = tmp_path / "central.log"
-    port = free_port()
+    port, hl7_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
 
     async def scenario() -> None:
-        first = start_central(postgres_schema_url, nats.url, port, log)
+        first = start_central(postgres_schema_url, nats.url, port, log, "--hl7-listen", f"127.0.0.1:{hl7_port}")
         try:
             await asyncio.to_thread(wait_for_console, url, first)
             page = httpx.get(f"{url}/fleet/", timeout=5)
             assert page.status_code == 200 and "fleet console" in page.text
             signed = httpx.post(f"{url}/api/v1/central/session", json={"user_id": "PHARM1", "pin": "1357"}, timeout=5)
             assert signed.status_code == 200, signed.text
+            feed = await MllpClient.connect(("127.0.0.1", hl7_port))  # the hospital's one ADT/order feed
+            assert (await feed.send(ADMIT_4W.encode())).code == "AA"
+            await feed.close()
+            with central_db.read() as session:
+                assert session.get(PatientRow, "MRN300001") is not None
 
             cabinet = make_cabinet(tmp_path, central_db, "CAB-K", nats.url, seeded=True)
             cabinet.start()
