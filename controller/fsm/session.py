@@ -360,7 +360,8 @@ class Session(Workflow):
         self._end(now_of(event), "inactivity")
 
     def on_expired(self, event: EventData) -> None:
-        self._end(now_of(event), "account_expired")
+        assert self.user is not None
+        self._end(now_of(event), "account_expired" if self.user.active else "account_disabled")
 
     def on_activity(self, event: EventData) -> None:
         self.last_activity = now_of(event)

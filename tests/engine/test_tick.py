@@ -20,7 +20,7 @@ from controller.engine.commands import (
     Tick,
 )
 from controller.store.database import Database
-from controller.store.models import DiscrepancyRow, PendingWasteRow
+from controller.store.models import DiscrepancyRow, PendingWasteRow, UserRow
 from tests.engine.rig import chain_ok, entries, last_seq, open_cabinet
 from tests.engine.test_witness import KINDS, asked, body, clinical_engine, ok, pull_morphine, ready, seeded
 from tests.hardware.io_board.rigs import run
@@ -86,5 +86,39 @@ def test_one_tick_escalates_everything_that_is_due(kind: str, seeded: Database, 
                 "bug: the waste and discrepancy handlers' on_tick record their escalations themselves and return an "
                 "empty Reaction, so SessionHandler.tick never counts them)"
             )
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("reason", ["account_disabled", "account_expired"])
+def test_a_user_disabled_or_expired_while_logged_in_is_logged_off_at_the_next_tick(
+    reason: str, seeded: Database, clock: FixedClock
+) -> None:
+    """The directory (or an administrator) disables a nurse in the middle of their session: the session ends at
+    the next tick with the reason, and their open pull is ended by it, not left for them to finish."""
+
+    async def scenario() -> None:
+        async with open_cabinet("fake") as cab:
+            engine = clinical_engine(seeded, cab.board, clock)
+            await ready(engine)
+            pull = (await ok(engine, StartPull("MRN1"))).unwrap().pull_id
+            quiet = await ok(engine, Tick())
+            assert quiet.data["session"] == "authenticated"
+            start = last_seq(seeded)
+            with seeded.write() as session:
+                row = session.get(UserRow, "NURSE1")
+                assert row is not None
+                if reason == "account_disabled":
+                    row.active = False
+                else:
+                    row.expires_at = clock.now() - timedelta(minutes=1)
+            ticked = await ok(engine, Tick())
+            assert ticked.data["session"] == "logged_out"
+            new = [body(r) for r in entries(seeded, start)]
+            logout = [r for r in new if r["event_type"] == "session.logout"]
+            assert [(r["actor_id"], r["reason_code"]) for r in logout] == [("NURSE1", reason)]
+            ended = [r for r in new if r["details"].get("pull_id") == pull]
+            assert [(r["event_type"], r["reason_code"]) for r in ended] == [("workflow.cancelled", reason)]
+            assert chain_ok(seeded)
 
     run(scenario())

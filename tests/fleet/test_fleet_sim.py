@@ -1,7 +1,8 @@
 """``adc fleet sim``: a simulated hospital of whole cabinets (``adc serve`` each, with its own simulators, store,
 key and forwarder) and one central, as processes. A nurse's pull at one cabinet, driven over its REST API by a
 scenario, reaches the central's ledger and stock view; the central sees both cabinets' heartbeats and its console
-answers; Ctrl-C stops the lot with exit status 0."""
+answers; a nurse disabled in the hospital directory while logged in at a cabinet is logged off there within the
+fleet's limit; Ctrl-C stops the lot with exit status 0."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from controller.store.central import status as fleet_status
 from controller.store.central import stock
 from controller.store.database import Database
 from controller.store.fleet_link import entries_after
-from tests.cli.test_cli import FAST_ARGON
+from controller.store.models import FleetDownlinkVersionRow
+from tests.cli.test_cli import FAST_ARGON, adc
 from tests.fleet.harness import NatsServer, central_chain
 from tests.fleet.test_central_process import free_port
 from tests.scenarios.helpers import write
@@ -65,6 +67,50 @@ def free_block(size: int) -> int:
     raise AssertionError("no free block of ports")
 
 
+def wait_for_start(sim: subprocess.Popen[str]) -> None:
+    assert sim.stdout is not None
+    started = time.monotonic()
+    seen = []
+    for line in sim.stdout:
+        seen.append(line)
+        if "Ctrl-C stops every cabinet" in line:
+            return
+        assert time.monotonic() - started < 150, "".join(seen)
+    raise AssertionError("".join(seen))
+
+
+def disable_a_logged_in_nurse(central_url: str, cabinet_url: str, cabinet_dir: Path) -> float:
+    """NURSE1 joins the hospital directory, logs in at the cabinet, and is disabled centrally: seconds until the
+    cabinet ended the session (the next call with the session's token is refused)."""
+    env = {"ADC_CENTRAL_DATABASE_URL": central_url}
+    added = adc("central", "user", "add", "NURSE1", "--name", "Ann Cho, RN", "--role", "nurse", "--pin", "1111",
+                env=env)  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    cabinet_db = Database.open(f"sqlite:///{cabinet_dir / 'adc.db'}")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with cabinet_db.read() as session:
+                if session.get(FleetDownlinkVersionRow, ("user", "NURSE1")) is not None:
+                    break
+            assert time.monotonic() < deadline, "the directory record never reached the cabinet"
+            time.sleep(0.2)
+    finally:
+        cabinet_db.dispose()
+    login = httpx.post(f"{cabinet_url}/api/v1/cabinet/session", json={"user_id": "NURSE1", "pin": "1111"}, timeout=10)
+    assert login.status_code == 200, login.text
+    token = {"Authorization": f"Bearer {login.json()['data']['token']}"}
+    assert adc("central", "user", "disable", "NURSE1", env=env).returncode == 0
+    disabled_at = time.monotonic()
+    while True:
+        answer = httpx.get(f"{cabinet_url}/api/v1/cabinet/session", headers=token, timeout=10)
+        if answer.status_code == 401:
+            assert answer.json()["code"] == "auth.session_ended", answer.text
+            return time.monotonic() - disabled_at
+        assert time.monotonic() - disabled_at < 90, "the session outlived the disable"
+        time.sleep(0.2)
+
+
 def test_a_simulated_hospital_runs_whole_cabinets_against_one_central(
     central_db: Database, postgres_schema_url: str, nats: NatsServer, tmp_path: Path
 ) -> None:
@@ -75,17 +121,7 @@ def test_a_simulated_hospital_runs_whole_cabinets_against_one_central(
                "--central-port", str(console_port)]  # fmt: skip
     sim = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert sim.stdout is not None
-        started = time.monotonic()
-        seen = []
-        for line in sim.stdout:
-            seen.append(line)
-            if "Ctrl-C stops every cabinet" in line:
-                break
-            assert time.monotonic() - started < 150, "".join(seen)
-        else:
-            raise AssertionError("".join(seen))
-
+        wait_for_start(sim)
         cabinet_url = f"http://127.0.0.1:{base + 1}"
         [scenario] = load_all([write(tmp_path, PULL, "pull.yaml")], RemoteTarget(cabinet_url))
         assert isinstance(scenario, Scenario), scenario
@@ -112,6 +148,9 @@ def test_a_simulated_hospital_runs_whole_cabinets_against_one_central(
 
         health = httpx.get(f"http://127.0.0.1:{console_port}/health", timeout=5)
         assert health.status_code == 200
+        elapsed = disable_a_logged_in_nurse(postgres_schema_url, cabinet_url, tmp_path / "fleet" / "SIM-01")
+        print(f"a disabled nurse's cabinet session ended {elapsed:.1f} s after the disable")
+        assert elapsed < 60, f"the disabled nurse's session lasted {elapsed:.1f} s"  # the fleet's limit
     finally:
         sim.send_signal(signal.SIGINT)
         try:

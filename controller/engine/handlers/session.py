@@ -4,12 +4,16 @@ Responsible for: login and the lockout persisted with each failure (argon2 off t
 ``CredentialCheck``; a locked-out user or a second login is refused without spending argon2 time); logout, which
 ends the user's workflows (each handler says what that means for its own: a pull opened and not closed out
 becomes an undocumented access); ``ClearLockout`` by an administrator with a reason; and ``Tick``: the
-inactivity warning and logoff, left-open alarms, and every handler's time rules (escalations, shift end).
+inactivity warning and logoff, the logoff of a user disabled or expired while logged in, left-open alarms, and
+every handler's time rules (escalations, shift end).
 
 Not responsible for: the rules of the session (``controller.fsm.session``) or of any workflow.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
 
 from controller.engine.commands.session import (
     ClearLockout,
@@ -119,16 +123,34 @@ class SessionHandler(Handler):
         sealed = ctx.recorder.commit(decision, lockout=(command.user_id, None))
         return CommandResult.done(LockoutCleared(command.user_id, seqs(sealed)))
 
+    def _refresh_user(self, now: datetime) -> str | None:
+        """A user disabled or expired since they logged in (by the hospital directory, an administrator) ends the
+        session at the next tick, not at their next login: the session's own copy of the user is from login
+        time (CVE-2019-13517 was an expired account that kept access)."""
+        session = self.ctx.session
+        user = session.user
+        if not session.is_active or user is None:
+            return None
+        with self.ctx.store.read() as reader:
+            stored = reader.user(user.id)
+        if stored is None:
+            stored = replace(user, active=False)
+        if stored.is_usable_at(now) and user.is_usable_at(now):
+            return None
+        session.user = stored
+        return "account_expired" if stored.active else "account_disabled"
+
     async def tick(self, command: Tick) -> CommandResult[TickReport]:
         ctx = self.ctx
         now = ctx.now()
         session = ctx.session
         session_id = session.session_id if session.is_active else 0
+        unusable = self._refresh_user(now)
         reaction = Reaction([session.tick(now=now)])
         for compartment in ctx.compartments.by_id.values():
             reaction.decisions.append(compartment.tick(now=now))
         sealed = await ctx.settle(reaction)
         if session_id and not session.is_active:
-            sealed += await self.end_workflows(session_id, "inactivity")
+            sealed += await self.end_workflows(session_id, unusable or "inactivity")
         sealed += await ctx.settle(ctx.registry.tick(now))
         return CommandResult.done(TickReport(session.state.value, len(sealed)))
