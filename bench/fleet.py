@@ -3,7 +3,9 @@
 Everything runs on this machine: a private ``nats-server -js`` (file store in a temporary directory), PostgreSQL
 (a fresh ``bench_fleet_<random>`` schema per scenario, migrated with ``controller.store.central.schema.upgrade``,
 all dropped at the end), and the ``CentralWorker`` s in this process. Entries are real signed chain entries
-(Ed25519 per cabinet, SHA-256 chain, bodies in the cabinet's canonical JSON), published with their
+(Ed25519 per cabinet, SHA-256 chain, bodies in the cabinet's canonical JSON: dose removals naming pocket, lot,
+expiry and the lot's quantity after, as the inventory store writes them, so every applied entry also moves the
+central's stock view, ``controller.store.central.stock``), published with their
 ``Nats-Msg-Id`` and ``Adc-Signature`` headers exactly as the forwarder publishes them.
 
 Rows:
@@ -100,6 +102,8 @@ OUTAGE_ENTRIES = 3_000
 SCALE_CABINETS = 10_000
 HEARTBEATS = 20_000
 DISPENSES_PER_S = 0.02  # per cabinet
+# What the cabinet's inventory store adds to a stock entry: the central's stock view is updated from it.
+STOCK_DETAILS = {"lot_expiry": "2028-11-30"}
 HEARTBEAT_PERIOD_S = 30.0
 TARGET_RATE = 1_000.0
 TARGET_P99_S = 2.0
@@ -178,8 +182,10 @@ def body(cabinet_id: str, seq: int, at: datetime) -> str:
         actor_id="nurse1",
         patient_id=f"MRN{seq % 97:06d}",
         item_id="morphine-2mg",
-        pocket_id=f"{cabinet_id}-D1-P1",
+        pocket_id=f"D1-P{seq % 8 + 1:02d}",
+        lot_number="MO2811A",
         quantity_change=-1,
+        details=STOCK_DETAILS | {"lot_quantity_after": 100_000 - seq},
     )
     return canonical_body(record, cabinet_id=cabinet_id, seq=seq, recorded_at=at, is_simulator=True)
 
@@ -428,7 +434,9 @@ def queue_doses(db: Database, ledger: Ledger, count: int, per_transaction: int =
                         patient_id=f"MRN{i % 31:06d}",
                         item_id="morphine-2mg",
                         pocket_id="D1-P1",
+                        lot_number="MO2811A",
                         quantity_change=-1,
+                        details=STOCK_DETAILS | {"lot_quantity_after": 100_000 - i},
                     ),
                 )
                 last = sealed.hash
