@@ -112,8 +112,8 @@ def ingest(connection: Connection, entries: Sequence[ChainEntry], *, now: dateti
             result.resend_from[cabinet_id] = chain.head.seq + 1
     if rows:
         connection.execute(insert(t.ledger), rows)
-    for cabinet_id, applied in documents.items():  # the stock view moves in the same transaction as the ledger
-        stock.apply(connection, cabinet_id, applied, now)
+    if documents:  # the stock view moves in the same transaction as the ledger
+        stock.apply(connection, documents, now)
     for cabinet_id, head in result.heads.items():  # held entries the chain has now passed, however they came
         if cabinet_id not in held_rows:  # entries held in this batch all lie beyond the head it reached
             continue
