@@ -14,9 +14,6 @@ the fleet ingest, keep the user directory, and show the fleet.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -30,8 +27,6 @@ from controller.domain.clock import SystemClock
 from controller.domain.users import Role, User
 from controller.errors import ConfigurationError
 from controller.fleet import protocol as p
-from controller.fleet.central_service import CentralConfig, CentralService
-from controller.fleet.central_worker import WorkerConfig
 from controller.settings import Settings
 from controller.store import repositories as repo
 from controller.store.central import directory
@@ -130,71 +125,32 @@ def serve(
         str | None,
         typer.Option(envvar="ADC_CENTRAL_HL7_LISTEN", help="HOST:PORT of the hospital's one ADT/order MLLP feed."),
     ] = None,
+    hl7_outbound: Annotated[
+        str | None,
+        typer.Option(envvar="ADC_CENTRAL_HL7_OUTBOUND", help="HOST:PORT that takes every cabinet's dispense messages."),
+    ] = None,
 ) -> None:
     """Run the fleet ingest, the downlink publishers (users, formulary, census), the fleet console
-    (http://HOST:PORT/) and, with --hl7-listen, the hospital's ADT and pharmacy order feed, until Ctrl-C or SIGTERM.
+    (http://HOST:PORT/), with --hl7-listen the hospital's ADT and pharmacy order feed and with --hl7-outbound the
+    dispense, return and waste messages of every cabinet, until Ctrl-C or SIGTERM.
     Run several side by side to share the ingest (give the others --port 0 or their own port, and one HL7
     listener): kill any one and nothing is lost or applied twice."""
-    import uvicorn  # here: the other adc commands need not load the web stack
-
-    from controller.api.central.app import create_central_app
-    from controller.integration.hl7 import open_listener
-    from controller.integration.hl7.outbound import parse_endpoint
-
-    feed = parse_endpoint(hl7_listen, "--hl7-listen") if hl7_listen else None
-
-    class ConsoleServer(uvicorn.Server):
-        """uvicorn without its own signal handlers: this command owns SIGINT/SIGTERM and stops the console and
-        the ingest together."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
+    from controller.cli.central_serve import CentralOptions, CentralProcess  # only this command loads the web stack
 
     db = open_central(database_url)
     if read_url is not None:
         db.dispose()
         db = Database.open(database_url, read_url=read_url)
-    clock = SystemClock()
-    service = CentralService(db, nats_url, clock, config=CentralConfig(workers=workers, worker=WorkerConfig()))
-    console = None
-    if port:
-        app = create_central_app(db, clock, credential_hasher(Settings()))
-        console = ConsoleServer(uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning"))
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        where = f"; fleet console on http://{host}:{port}/" if console else ""
-        out.print(f"central: {workers} ingest worker(s) on {nats_url}{where}; Ctrl-C stops")
-        listener = None
-        if feed is not None:
-            try:
-                listener = await open_listener(db, clock, host=feed[0], port=feed[1], facility="CENTRAL")
-            except OSError as exc:
-                raise ConfigurationError("config.invalid", f"cannot listen for HL7 on {hl7_listen}: {exc}") from exc
-            out.print(f"HL7 ADT and orders on {listener.address[0]}:{listener.address[1]} (MLLP)")
-        tasks = [asyncio.create_task(service.run(stop))]
-        if console is not None:
-            tasks.append(asyncio.create_task(console.serve()))
-        await stop.wait()
-        if console is not None:
-            console.should_exit = True
-        if listener is not None:
-            await listener.close()
-        await asyncio.gather(*tasks)
-
+    options = CentralOptions(nats_url, workers, host, port, hl7_listen, hl7_outbound)
     try:
-        asyncio.run(main())
+        process = CentralProcess(db, SystemClock(), credential_hasher(Settings()), options)
+        asyncio.run(process.run(out))
     finally:
         db.dispose()
-    if console is not None and not console.started:
+    if process.console_failed:
         out.print(f"the fleet console could not listen on {host}:{port}")
         raise typer.Exit(1)
-    applied = sum(w.stats.applied for w in service.workers)
-    out.print(f"central stopped: {applied} entries applied in this run")
+    out.print(f"central stopped: {process.applied} entries applied in this run")
 
 
 @central_app.command("status")

@@ -47,6 +47,13 @@ class StockLevels:
                 max=self.max,
             )
 
+    def needs_restock(self, on_hand: int) -> bool:
+        # "and below par": with min == par a pocket at par must not show on the restock list with 0 to load.
+        return on_hand <= self.min and on_hand < self.par
+
+    def refill_quantity(self, on_hand: int) -> int:
+        return max(0, self.par - on_hand)
+
     def status(self, usable: int, on_hand: int) -> str:
         """Where usable stock stands against the levels (on hand counts expired and held units too)."""
         if usable <= 0:

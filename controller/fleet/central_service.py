@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from controller.domain.clock import Clock
 from controller.fleet import link as links
-from controller.fleet.central_worker import CentralWorker, WorkerConfig
+from controller.fleet.central_worker import AppliedObserver, CentralWorker, WorkerConfig
 from controller.fleet.directory import SOURCES, Source, VersionedPublisher
 from controller.store.central import schema as central_schema
 from controller.store.database import Database
@@ -33,14 +34,15 @@ class CentralConfig:
 
 class CentralService:
     def __init__(
-        self, db: Database, nats_url: str, clock: Clock, *, name: str = "central", config: CentralConfig | None = None
-    ) -> None:
+        self, db: Database, nats_url: str, clock: Clock, *, name: str = "central", config: CentralConfig | None = None,
+        observers: Sequence[AppliedObserver] = (),
+    ) -> None:  # fmt: skip
         self.db = db
         self.nats_url = nats_url
         self.clock = clock
         self.config = config or CentralConfig()
         self.workers = [
-            CentralWorker(db, nats_url, clock, name=f"{name}-w{i}", config=self.config.worker)
+            CentralWorker(db, nats_url, clock, name=f"{name}-w{i}", config=self.config.worker, observers=observers)
             for i in range(self.config.workers)
         ]
         self.publishers = [VersionedPublisher(db, source, clock) for source in SOURCES]

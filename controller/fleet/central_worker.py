@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,11 +77,18 @@ class _Cabinet:
 CABINET_TTL_S = 10.0
 
 
+# Told of every batch's applied entries inside the transaction that applies them (the central's HL7 outbox):
+# what it writes commits or rolls back with the entries; an exception fails the batch, which is retried.
+AppliedObserver = Callable[[Connection, Mapping[str, Sequence[tuple[ChainEntry, dict[str, Any]]]]], None]
+
+
 class CentralWorker:
     def __init__(
-        self, db: Database, nats_url: str, clock: Clock, *, name: str = "central", config: WorkerConfig | None = None
-    ) -> None:
+        self, db: Database, nats_url: str, clock: Clock, *, name: str = "central", config: WorkerConfig | None = None,
+        observers: Sequence[AppliedObserver] = (),
+    ) -> None:  # fmt: skip
         self.db = db
+        self.observers = tuple(observers)
         self.nats_url = nats_url
         self.clock = clock
         self.name = name
@@ -237,6 +245,9 @@ class CentralWorker:
                 )
                 _record_dead_letter(connection, message, code, detail, now)
             result = central.ingest(connection, entries, now=now)
+            if result.applied_entries:
+                for observer in self.observers:
+                    observer(connection, result.applied_entries)
         return result, refusals
 
     def _admit(self, message: Msg) -> ChainEntry:

@@ -48,6 +48,9 @@ class IngestResult:
     heads: dict[str, ChainHead] = field(default_factory=dict)  # the heads this batch advanced
     resend_from: dict[str, int] = field(default_factory=dict)  # cabinet -> first seq the central lacks
     alarms: list[tuple[str, int | None, str, str]] = field(default_factory=list)
+    # cabinet -> the entries this batch applied, in seq order, with their body documents (for the observers the
+    # worker runs in the same transaction: the HL7 outbox)
+    applied_entries: dict[str, list[tuple[ChainEntry, dict[str, Any]]]] = field(default_factory=dict)
 
     @property
     def applied(self) -> int:
@@ -105,7 +108,9 @@ def ingest(connection: Connection, entries: Sequence[ChainEntry], *, now: dateti
         if chain.head != heads[cabinet_id]:
             result.heads[cabinet_id] = chain.head
         rows.extend(chain.rows)
-        documents[cabinet_id] = chain.documents
+        documents[cabinet_id] = [(seq, document) for _, seq, document in chain.documents]
+        if chain.documents:
+            result.applied_entries[cabinet_id] = [(entry, document) for entry, _, document in chain.documents]
         if chain.waiting_since is not None and chain.waiting_since < now - RESEND_AFTER and chain.waiting:
             # Entries have waited behind this gap a while (not merely arrived out of order between two workers):
             # ask the cabinet to publish again from the first one missing.
@@ -145,7 +150,7 @@ class _Chain:
         self.cabinet_id = cabinet_id
         self.head = head
         self.rows: list[dict[str, Any]] = []
-        self.documents: list[tuple[int, dict[str, Any]]] = []
+        self.documents: list[tuple[ChainEntry, int, dict[str, Any]]] = []
         self.applied_hashes: dict[int, str] = {}
         self.waiting_since: datetime | None = min((at for _, at in held.values()), default=None)
         earlier = [e.seq for e in arrivals if e.seq <= head.seq]
@@ -173,7 +178,7 @@ class _Chain:
 
     def apply(self, entry: ChainEntry, document: dict[str, Any], now: datetime) -> None:
         self.rows.append(_row(entry, document, now))
-        self.documents.append((entry.seq, document))
+        self.documents.append((entry, entry.seq, document))
         self.applied_hashes[entry.seq] = entry.hash
         self.head = ChainHead(entry.seq, entry.hash)
 

@@ -22,9 +22,10 @@ from controller.store.database import Database
 
 
 async def open_sender(
-    db: Database, clock: Clock, *, cabinet_id: str, endpoint: str, policy: RetryPolicy | None = None
+    db: Database, clock: Clock, *, cabinet_id: str | None, endpoint: str, policy: RetryPolicy | None = None
 ) -> OutboxSender:
-    """A started sender of ``cabinet_id``'s outbox to ``endpoint`` (host:port); close it when done."""
+    """A started sender of ``cabinet_id``'s outbox (None: every cabinet's, at the central) to ``endpoint``
+    (host:port); close it when done."""
     host, port = parse_endpoint(endpoint, "ADC_HL7_OUTBOUND")
     sender = OutboxSender(db, clock, cabinet_id=cabinet_id, host=host, port=port, policy=policy)
     await sender.start()

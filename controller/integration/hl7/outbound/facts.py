@@ -90,6 +90,8 @@ def read_facts(session: Session, entry: SealedEntry, record: LedgerRecord) -> Do
     lot_expiry = None
     if record.pocket_id and record.lot_number:
         lot_expiry = connection.execute(_LOT, {"pocket": record.pocket_id, "lot": record.lot_number}).scalar()
+    if lot_expiry is None and details.get("lot_expiry"):  # the central holds no pocket lots: the entry says it
+        lot_expiry = date.fromisoformat(str(details["lot_expiry"]))
     is_waste = record.event_type is EventType.WASTE_RECORDED
     return DoseFacts(
         cabinet_id=entry.cabinet_id,

@@ -48,8 +48,9 @@ def utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def due(db: Database, cabinet_id: str, now: datetime, limit: int) -> list[QueuedMessage]:
-    """Pending messages of ``cabinet_id`` whose patient's queue is not held, oldest first."""
+def due(db: Database, cabinet_id: str | None, now: datetime, limit: int) -> list[QueuedMessage]:
+    """Pending messages of ``cabinet_id`` (None: of every cabinet, at the central) whose patient's queue is not
+    held, oldest first. A patient's queue is per cabinet: a message held at one cabinet holds no other's."""
     o, b = OUTBOX.alias("o"), OUTBOX.alias("b")
     held = (
         select(b.c.id)
@@ -63,7 +64,7 @@ def due(db: Database, cabinet_id: str, now: datetime, limit: int) -> list[Queued
     )
     statement = (
         select(o.c.id, o.c.control_id, o.c.message_type, o.c.patient_key, o.c.payload, o.c.attempts, o.c.refusals)
-        .where(o.c.cabinet_id == cabinet_id, o.c.status == PENDING, ~held)
+        .where(o.c.status == PENDING, ~held, *([o.c.cabinet_id == cabinet_id] if cabinet_id is not None else []))
         .order_by(o.c.id)
         .limit(limit)
     )

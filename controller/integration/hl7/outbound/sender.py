@@ -59,7 +59,7 @@ class OutboxSender:
         db: Database,
         clock: Clock,
         *,
-        cabinet_id: str,
+        cabinet_id: str | None,
         host: str,
         port: int,
         policy: RetryPolicy | None = None,
