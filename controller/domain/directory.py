@@ -62,6 +62,9 @@ def census_key(care_area: str, patient_id: str) -> str:
     return f"{kv_token(care_area)}.{kv_token(patient_id)}"
 
 
+CENSUS, FORMULARY = "census", "formulary"  # the kinds of downlink document besides the users
+
+
 @dataclass(frozen=True, slots=True)
 class DownlinkDocument:
     """Another versioned document the central sends down (a formulary item, a care area's patient): what it is,

@@ -50,25 +50,29 @@ class CentralService:
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(
             *(worker.run(stop) for worker in self.workers),
-            *(self._publish(publisher, stop) for publisher in self.publishers),
+            self._publish_all(stop),
             self._keep_partitions(stop),
         )
 
-    async def _publish(self, publisher: VersionedPublisher, stop: asyncio.Event) -> None:
-        source: Source = publisher.source
-        link = await links.connect(self.nats_url, name=f"central-{source.bucket}", stop=stop)
+    async def _publish_all(self, stop: asyncio.Event) -> None:
+        """Every publisher on one connection to NATS (its consumers and watchers rebuilt by each publisher)."""
+        link = await links.connect(self.nats_url, name="central-downlink", stop=stop)
         if link is None:
             return
         try:
-            while not stop.is_set():
-                try:
-                    bucket = await links.bucket(link.js, source.bucket, history=5)
-                    await publisher.run(bucket, stop, interval_s=self.config.directory_interval_s)
-                except Exception:  # the link or the database is away: rebuilt, it puts what was missed
-                    log.warning("publisher of %s stopped; rebuilding it", source.bucket, exc_info=True)
-                    await links.sleep_or_stop(1.0, stop)
+            await asyncio.gather(*(self._publish(link, publisher, stop) for publisher in self.publishers))
         finally:
             await link.close()
+
+    async def _publish(self, link: links.Link, publisher: VersionedPublisher, stop: asyncio.Event) -> None:
+        source: Source = publisher.source
+        while not stop.is_set():
+            try:
+                bucket = await links.bucket(link.js, source.bucket, history=5)
+                await publisher.run(bucket, stop, interval_s=self.config.directory_interval_s)
+            except Exception:  # the link or the database is away: rebuilt, it puts what was missed
+                log.warning("publisher of %s stopped; rebuilding it", source.bucket, exc_info=True)
+                await links.sleep_or_stop(1.0, stop)
 
     async def _keep_partitions(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

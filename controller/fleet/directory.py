@@ -22,6 +22,8 @@ from nats.js.kv import KeyValue
 from sqlalchemy import Connection
 
 from controller.domain.clock import Clock
+from controller.domain.directory import CENSUS as CENSUS_KIND
+from controller.domain.directory import FORMULARY as FORMULARY_KIND
 from controller.domain.directory import DownlinkDocument
 from controller.errors import ControllerError
 from controller.fleet import protocol as p
@@ -54,7 +56,7 @@ def _user_payloads(connection: Connection, keys: Collection[str]) -> list[tuple[
     return [(p.user_key(r.user_id), r.version, p.encode_directory_record(r)) for r in records]
 
 
-def _downlink(kind: str, bucket: str, *, refresh: bool) -> Source:
+def _downlink(kind: str, bucket: str) -> Source:
     def payloads(connection: Connection, keys: Collection[str]) -> list[tuple[str, int, bytes]]:
         found = downlink.documents(connection, kind, keys)
         return [(key, version, p.encode_downlink(DownlinkDocument(kind, key, version, content)))
@@ -65,16 +67,15 @@ def _downlink(kind: str, bucket: str, *, refresh: bool) -> Source:
         versions=lambda connection: downlink.versions(connection, kind),
         payloads=payloads,
         version_of=lambda payload: p.decode_downlink(payload).version,
-        refresh=downlink.reconcile if refresh else None,
+        refresh=lambda connection, now: downlink.reconcile(connection, kind, now),
     )
 
 
 USERS = Source(
     p.USERS_BUCKET, _user_versions, _user_payloads, lambda payload: p.decode_directory_record(payload).version
 )
-# The formulary's round rebuilds both kinds' documents (one pass over the tables); the census round only publishes.
-FORMULARY = _downlink(downlink.FORMULARY, p.FORMULARY_BUCKET, refresh=True)
-CENSUS = _downlink(downlink.CENSUS, p.CENSUS_BUCKET, refresh=False)
+FORMULARY = _downlink(FORMULARY_KIND, p.FORMULARY_BUCKET)
+CENSUS = _downlink(CENSUS_KIND, p.CENSUS_BUCKET)
 SOURCES = (USERS, FORMULARY, CENSUS)
 
 

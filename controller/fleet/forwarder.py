@@ -273,11 +273,11 @@ class Forwarder:
             record = p.decode_directory_record(payload)
         except ControllerError as exc:
             log.warning("cabinet %s: directory record refused: %s", self.cabinet_id, exc)
-            store.refuse_directory_record(self.db, self.ledger, exc.code, exc.detail)
+            downlinks.refuse(self.db, self.ledger, exc.code, exc.detail, {"kind": downlinks.USER})
             self.status.users_refused += 1
             return
-        outcome = store.apply_directory_user(self.db, self.ledger, record, self.clock.now())
+        outcome = downlinks.apply_user(self.db, self.ledger, record, self.clock.now())
         if outcome == "applied":
             self.status.users_applied += 1
-        elif outcome == "stale":
+        elif outcome in ("stale", "refused"):
             self.status.users_refused += 1

@@ -1,8 +1,10 @@
-"""Applying what the central sends down, at the cabinet: formulary items and its care area's census (patients,
-their encounter here, their orders), each document applied only if its version is newer than the one held.
+"""Applying what the central sends down, at the cabinet: the user directory, formulary items and its care area's
+census (patients, their encounter here, their orders), each document applied only if its version is newer than
+the one held (``fleet_downlink_versions``), so a user disabled centrally cannot log in here seconds later.
 
-Responsible for: ``apply_document`` (``applied``, ``same`` or ``stale``; a stale or unreadable document is refused
-with a ``fleet.directory_refused`` entry naming kind, key and versions, never applied). A census tombstone (the
+Responsible for: ``apply_user`` and ``apply_document`` (``applied``, ``same``, ``stale`` or ``refused``; a stale
+or unreadable document is refused with a ``fleet.directory_refused`` entry naming kind, key and versions, never
+applied). A census tombstone (the
 patient left this area) ends the encounter here; the patient and their orders stay (the record of what was
 dispensed must still resolve). Orders are never deleted: a discontinued one arrives with its status.
 Not responsible for the transport (``controller.fleet.forwarder``).
@@ -10,7 +12,7 @@ Not responsible for the transport (``controller.fleet.forwarder``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from controller.domain.directory import DownlinkDocument
+from controller.domain.directory import CENSUS, FORMULARY, DirectoryUser, DownlinkDocument
 from controller.domain.transactions import EventType, LedgerRecord
 from controller.store.database import Database
 from controller.store.ledger import Ledger
@@ -31,9 +33,11 @@ from controller.store.models import (
     MedicationRow,
     OrderRow,
     PatientRow,
+    UserRoleRow,
+    UserRow,
 )
 
-CENSUS, FORMULARY = "census", "formulary"
+USER = "user"
 
 
 def care_area_of(db: Database, cabinet_id: str) -> str | None:
@@ -42,11 +46,37 @@ def care_area_of(db: Database, cabinet_id: str) -> str | None:
         return None if row is None else row.care_area_id
 
 
+def apply_user(db: Database, ledger: Ledger, user: DirectoryUser, now: datetime) -> str:
+    """Apply one central user record (hashes only)."""
+
+    def write(session: Session) -> None:
+        row = session.get(UserRow, user.user_id)
+        if row is None:
+            row = UserRow(id=user.user_id, created_at=now)
+            session.add(row)
+        row.display_name, row.pin_hash, row.badge_hash = user.display_name, user.pin_hash, user.badge_hash
+        row.active, row.expires_at = user.active, user.expires_at
+        row.roles = [UserRoleRow(role=role) for role in sorted(set(user.roles))]
+
+    return _apply(db, ledger, USER, user.user_id, user.version, now=now, write=write)
+
+
 def apply_document(db: Database, ledger: Ledger, downlinked: DownlinkDocument, now: datetime) -> str:
-    kind, key, version, document = downlinked.kind, downlinked.key, downlinked.version, downlinked.content
+    """Apply one formulary item or census document."""
+    kind, content = downlinked.kind, downlinked.content
     if kind not in (CENSUS, FORMULARY):
         refuse(db, ledger, "fleet.unreadable_message", f"no such downlink kind {kind[:40]!r}", {"kind": kind[:40]})
         return "refused"
+    writer = _apply_census if kind == CENSUS else _apply_item
+    return _apply(db, ledger, kind, downlinked.key, downlinked.version, now=now,
+                  write=lambda session: writer(session, content))  # fmt: skip
+
+
+def _apply(
+    db: Database, ledger: Ledger, kind: str, key: str, version: int, *, now: datetime, write: Callable[[Session], None]
+) -> str:
+    """``applied``, ``same`` (this version is held), ``stale`` (older than the one held) or ``refused`` (the
+    document does not fit); the last two are recorded in the ledger, and nothing of them is applied."""
     try:
         with db.write() as session:
             held = session.get(FleetDownlinkVersionRow, (kind, key))
@@ -57,7 +87,7 @@ def apply_document(db: Database, ledger: Ledger, downlinked: DownlinkDocument, n
                 details = {"kind": kind, "key": key, "version": version, "held": held.version}
                 ledger.append(session, refusal("fleet.stale_downlink", note, details))
                 return "stale"
-            (_apply_census if kind == CENSUS else _apply_item)(session, document)
+            write(session)
             session.flush()
             if held is None:
                 session.add(FleetDownlinkVersionRow(kind=kind, key=key, version=version, applied_at=now))
@@ -71,6 +101,7 @@ def apply_document(db: Database, ledger: Ledger, downlinked: DownlinkDocument, n
 
 
 def refuse(db: Database, ledger: Ledger, code: str, note: str, details: Mapping[str, object]) -> None:
+    """A document the cabinet could not read or will not apply: refused, and the refusal recorded."""
     with db.write() as session:
         ledger.append(session, refusal(code, note[:500], dict(details)))
 

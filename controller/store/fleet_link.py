@@ -1,10 +1,9 @@
-"""The cabinet's side of the fleet link in its own store: what of its ledger has gone to the central server, the
-central's acknowledged head written back as ``fleet.anchored`` entries, and directory records applied by version.
+"""The cabinet's side of the fleet link in its own store: what of its ledger has gone to the central server, and
+the central's acknowledged head written back as ``fleet.anchored`` entries.
 
 Responsible for: reading ledger entries after a seq (the forwarder's cursor is the cabinet's own seq), the forward
-state, anchoring, halting when the central's head contradicts the cabinet's chain, and applying a central user
-record to the cabinet's users (hashes only) unless it is older than the one held, which is refused with a ledger
-entry. Not responsible for transport (``controller.fleet.forwarder``).
+state, anchoring, and halting when the central's head contradicts the cabinet's chain. Not responsible for
+transport (``controller.fleet.forwarder``) or for what the central sends down (``controller.store.fleet_downlink``).
 """
 
 from __future__ import annotations
@@ -16,17 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controller.domain.chain import ChainEntry
-from controller.domain.directory import DirectoryUser
 from controller.domain.transactions import EventType, LedgerRecord
 from controller.store.database import Database
 from controller.store.ledger import Ledger
 from controller.store.models import (
-    FleetDownlinkVersionRow,
     FleetForwardStateRow,
     LedgerEntryRow,
     LedgerHeadRow,
-    UserRoleRow,
-    UserRow,
 )
 
 
@@ -151,44 +146,3 @@ def halt(db: Database, ledger: Ledger, code: str, detail: str, now: datetime) ->
             session,
             LedgerRecord(EventType.TAMPER_ALARM, actor_id="system", reason_code=code, note=detail[:500]),
         )
-
-
-# --- directory ----------------------------------------------------------------------------------------------------
-
-
-def apply_directory_user(db: Database, ledger: Ledger, user: DirectoryUser, now: datetime) -> str:
-    """Apply one central user record: ``applied``, ``same`` (this version is held) or ``stale`` (older than the
-    one held: refused, with a ledger entry saying so)."""
-    with db.write() as session:
-        held = session.get(FleetDownlinkVersionRow, ("user", user.user_id))
-        if held is not None and user.version == held.version:
-            return "same"
-        if held is not None and user.version < held.version:
-            note = f"user {user.user_id}: version {user.version} is older than the {held.version} held"
-            details = {"kind": "user", "key": user.user_id, "version": user.version, "held": held.version}
-            ledger.append(session, _directory_refusal("fleet.stale_downlink", note, details))
-            return "stale"
-        row = session.get(UserRow, user.user_id)
-        if row is None:
-            row = UserRow(id=user.user_id, created_at=now)
-            session.add(row)
-        row.display_name, row.pin_hash, row.badge_hash = user.display_name, user.pin_hash, user.badge_hash
-        row.active, row.expires_at = user.active, user.expires_at
-        row.roles = [UserRoleRow(role=role) for role in sorted(set(user.roles))]
-        if held is None:
-            session.add(FleetDownlinkVersionRow(kind="user", key=user.user_id, version=user.version, applied_at=now))
-        else:
-            held.version, held.applied_at = user.version, now
-        return "applied"
-
-
-def refuse_directory_record(db: Database, ledger: Ledger, code: str, note: str) -> None:
-    """A directory record the cabinet could not read: refused, and the refusal recorded."""
-    with db.write() as session:
-        ledger.append(session, _directory_refusal(code, note[:500], {"kind": "user"}))
-
-
-def _directory_refusal(code: str, note: str, details: dict[str, object]) -> LedgerRecord:
-    return LedgerRecord(
-        EventType.FLEET_DIRECTORY_REFUSED, actor_id="system", reason_code=code, note=note, details=details
-    )

@@ -14,7 +14,6 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from controller.domain.clock import Clock, SystemClock
-from controller.domain.credentials import CredentialHasher, HashCost
 from controller.domain.transactions import EventType, LedgerRecord
 from controller.fleet import protocol as p
 from controller.fleet.central_worker import CentralWorker, WorkerConfig
@@ -27,6 +26,7 @@ from controller.store.fleet_link import entries_after
 from controller.store.formulary_file import load_formulary
 from controller.store.ledger import Ledger
 from controller.store.seed import demo_layout, seed_cabinet
+from tests.store.test_inventory import FAST_HASHER
 
 
 class LinkProxy:
@@ -135,6 +135,14 @@ class Cabinet:
             self.task = None
 
 
+def seed_demo(db: Database, ledger: Ledger, clock: Clock) -> None:
+    """The demo cabinet's layout, users and stock under the ledger's cabinet id."""
+    layout = demo_layout()
+    layout["cabinet"]["id"] = ledger.cabinet_id
+    with db.write() as session:
+        seed_cabinet(session, layout, load_formulary(), ledger=ledger, clock=clock, hasher=FAST_HASHER)
+
+
 def make_cabinet(
     root: Path, central_db: Database, cabinet_id: str, nats_url: str, *, clock: Clock | None = None,
     config: ForwarderConfig | None = None, register: bool = True, seeded: bool = False,
@@ -145,11 +153,7 @@ def make_cabinet(
     clock = clock or SystemClock()
     ledger = Ledger(cabinet_id, clock, is_simulator=True)
     if seeded:
-        layout = demo_layout()
-        layout["cabinet"]["id"] = cabinet_id
-        with db.write() as session:
-            seed_cabinet(session, layout, load_formulary(), ledger=ledger, clock=clock,
-                         hasher=CredentialHasher(HashCost(time_cost=1, memory_kib=8, parallelism=1)))  # fmt: skip
+        seed_demo(db, ledger, clock)
     key = p.new_signing_key()
     if register:
         with central_db.writer.begin() as connection:

@@ -21,7 +21,7 @@ from controller.store.fleet_link import entries_after
 from controller.store.formulary_file import load_formulary
 from controller.store.inventory import InventoryStore, StockChange
 from controller.store.ledger import Ledger
-from controller.store.seed import demo_layout, seed_cabinet
+from tests.fleet.harness import seed_demo
 from tests.store.test_inventory import FAST_HASHER
 
 # Directory users of the scene, with their PINs.
@@ -49,10 +49,8 @@ def build(central_db: Database, root: Path) -> Scene:
         db = Database.open(f"sqlite:///{root / (cabinet_id + '.db')}", create=True)
         schema.upgrade(db)
         ledger = Ledger(cabinet_id, SystemClock(), is_simulator=True)
-        layout = demo_layout()
-        layout["cabinet"]["id"] = cabinet_id
+        seed_demo(db, ledger, SystemClock())
         with db.write() as session:
-            seed_cabinet(session, layout, load_formulary(), ledger=ledger, hasher=FAST_HASHER, clock=SystemClock())
             if cabinet_id == "CAB-4W":
                 InventoryStore(ledger).apply(session, StockChange("D1-P01", "AC2407A", -40),
                                              LedgerRecord(EventType.DOSE_REMOVED, actor_id="NURSE1"))  # fmt: skip

@@ -159,6 +159,24 @@ def test_concurrent_workers_apply_each_entry_once(central_db: Database, now: dat
     assert _alarms(central_db) == []
 
 
+def test_a_new_key_keeps_the_registered_console_address(central_db: Database, now: datetime) -> None:
+    def register(**console: str) -> None:
+        with central_db.writer.begin() as connection:
+            central.register_cabinet(connection, "CAB-C", name="C", care_area="4W", public_key="k1", now=now, **console)
+
+    def held() -> tuple[str, str | None]:
+        with central_db.reader.connect() as connection:
+            row = connection.execute(select(t.cabinets.c.public_key, t.cabinets.c.console_url)).one()
+            return row.public_key, row.console_url
+
+    register(console_url="http://cab-c:8000/pharmacy/")
+    with central_db.writer.begin() as connection:  # re-keyed without naming the console again
+        central.register_cabinet(connection, "CAB-C", name="C", care_area="4W", public_key="k2", now=now)
+    assert held() == ("k2", "http://cab-c:8000/pharmacy/")
+    register(console_url="https://cab-c.example/pharmacy/")
+    assert held() == ("k1", "https://cab-c.example/pharmacy/")
+
+
 def test_the_table_definitions_match_the_migrations(central_db: Database) -> None:
     inspector = inspect(central_db.writer)
     for table in t.metadata.sorted_tables:

@@ -16,7 +16,7 @@ import asyncio
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from controller.api.problems import ApiError
@@ -44,7 +44,7 @@ class ConsoleSession:
     display_name: str
     privileges: frozenset[Privilege]
     signed_in_at: datetime
-    last_call_at: datetime = field(default_factory=lambda: datetime.min)
+    last_call_at: datetime  # a page's own refresh (X-ADC-Passive) does not move it
 
     def document(self, rules: SignInRules) -> dict[str, object]:
         return {

@@ -1,8 +1,8 @@
 """What flows down from the central beside the users: the hospital's formulary, and each care area's census
 (a patient with an active encounter there, with their orders), as versioned documents.
 
-Responsible for: ``reconcile``, which builds the current document of every formulary item and every patient of a
-registered cabinet's care area from the central's tables (where its HL7 listener writes ADT and orders), and
+Responsible for: ``reconcile``, which builds the current document of every formulary item, or of every patient of a
+registered cabinet's care area, from the central's tables (where its HL7 listener writes ADT and orders), and
 gives a document the next version when its content changed; a patient who left an area gets a ``removed``
 document (a tombstone) with the next version, so the area's cabinets mark the encounter ended. An item gone from
 the central's formulary is not removed from the cabinets (their stock and records still name it). Versions only grow
@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from controller.domain.directory import census_key, kv_token
+from controller.domain.directory import CENSUS, FORMULARY, census_key, kv_token
 from controller.store.central import tables as t
 from controller.store.models import (
     CareAreaRow,
@@ -33,41 +33,35 @@ from controller.store.models import (
     PatientRow,
 )
 
-CENSUS, FORMULARY = "census", "formulary"
 
-
-def reconcile(connection: Connection, now: datetime) -> int:
-    """Bring the versioned documents up to the central's tables (in the caller's transaction); how many changed."""
-    changed = 0
-    for kind, documents in ((FORMULARY, _formulary(connection)), (CENSUS, _census(connection))):
-        held = {
-            str(r.key): (int(r.version), r.payload)
-            for r in connection.execute(
-                select(t.directory.c.key, t.directory.c.version, t.directory.c.payload)
-                .where(t.directory.c.kind == kind)
-                .with_for_update()
-            )
-        }
-        wanted = dict(documents)
-        for key, (_, payload) in held.items():
-            if kind == CENSUS and key not in wanted and not payload.get("removed"):
-                # Gone from the area (a discharge, a transfer): a tombstone naming whom and where.
-                wanted[key] = {"removed": True, "patient_id": payload["patient"]["id"],
-                               "care_area": payload["encounter"]["care_area"]}  # fmt: skip
-        for key, document in wanted.items():
-            version, payload = held.get(key, (0, None))
-            if payload == document:
-                continue
-            connection.execute(
-                pg_insert(t.directory)
-                .values(kind=kind, key=key, version=version + 1, payload=document, updated_at=now)
-                .on_conflict_do_update(
-                    index_elements=["kind", "key"],
-                    set_={"version": version + 1, "payload": document, "updated_at": now},
-                )
-            )
-            changed += 1
-    return changed
+def reconcile(connection: Connection, kind: str, now: datetime) -> int:
+    """Bring one kind's versioned documents up to the central's tables (in the caller's transaction); how many
+    changed. Only a changed document's row is written, its version raised by the database itself, so two central
+    processes reconciling at once never give two contents one version."""
+    wanted = _formulary(connection) if kind == FORMULARY else _census(connection)
+    held = connection.execute(
+        select(t.directory.c.key, t.directory.c.payload).where(t.directory.c.kind == kind)
+    ).all()  # fmt: skip
+    for row in held:
+        if kind == CENSUS and row.key not in wanted and not row.payload.get("removed"):
+            # Gone from the area (a discharge, a transfer): a tombstone naming whom and where.
+            wanted[row.key] = {"removed": True, "patient_id": row.payload["patient"]["id"],
+                               "care_area": row.payload["encounter"]["care_area"]}  # fmt: skip
+    payloads = {str(row.key): row.payload for row in held}
+    changed = [{"kind": kind, "key": key, "version": 1, "payload": document, "updated_at": now}
+               for key, document in wanted.items() if payloads.get(key) != document]  # fmt: skip
+    if changed:
+        statement = pg_insert(t.directory)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["kind", "key"],
+                set_={"version": t.directory.c.version + 1, "payload": statement.excluded.payload,
+                      "updated_at": statement.excluded.updated_at},
+                where=t.directory.c.payload.is_distinct_from(statement.excluded.payload),
+            ),
+            changed,
+        )  # fmt: skip
+    return len(changed)
 
 
 def versions(connection: Connection, kind: str) -> dict[str, int]:

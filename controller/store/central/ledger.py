@@ -48,8 +48,8 @@ class IngestResult:
     heads: dict[str, ChainHead] = field(default_factory=dict)  # the heads this batch advanced
     resend_from: dict[str, int] = field(default_factory=dict)  # cabinet -> first seq the central lacks
     alarms: list[tuple[str, int | None, str, str]] = field(default_factory=list)
-    # cabinet -> the entries this batch applied, in seq order, with their body documents (for the observers the
-    # worker runs in the same transaction: the HL7 outbox)
+    # cabinet -> the entries this batch applied, in seq order, with their body documents (for the stock view and
+    # the observers the worker runs in the same transaction: the HL7 outbox)
     applied_entries: dict[str, list[tuple[ChainEntry, dict[str, Any]]]] = field(default_factory=dict)
 
     @property
@@ -62,9 +62,10 @@ def register_cabinet(
     console_url: str | None = None,
 ) -> None:  # fmt: skip
     """Register a cabinet (or replace its key and place); its chain head starts at genesis the first time.
-    ``console_url``: the cabinet's own pharmacy console, which the fleet page links to."""
-    values = {"name": name, "care_area": care_area, "public_key": public_key, "active": True,
-              "console_url": console_url}  # fmt: skip
+    ``console_url``: the cabinet's own pharmacy console, which the fleet page links to (None: keep the one held)."""
+    values = {"name": name, "care_area": care_area, "public_key": public_key, "active": True}
+    if console_url is not None:  # a new key or place keeps the console address registered before
+        values["console_url"] = console_url
     connection.execute(
         pg_insert(t.cabinets)
         .values(cabinet_id=cabinet_id, registered_at=now, **values)
@@ -93,7 +94,6 @@ def ingest(connection: Connection, entries: Sequence[ChainEntry], *, now: dateti
     heads = {row.cabinet_id: ChainHead(int(row.seq), str(row.hash)) for row in locked}
     held_rows = _held_rows(connection, sorted(heads))
     rows: list[dict[str, Any]] = []
-    documents: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for cabinet_id in sorted(by_cabinet):
         arrivals = sorted(by_cabinet[cabinet_id], key=lambda e: e.seq)
         if cabinet_id not in heads:  # the caller checks registration; a cabinet deregistered meanwhile lands here
@@ -108,17 +108,16 @@ def ingest(connection: Connection, entries: Sequence[ChainEntry], *, now: dateti
         if chain.head != heads[cabinet_id]:
             result.heads[cabinet_id] = chain.head
         rows.extend(chain.rows)
-        documents[cabinet_id] = [(seq, document) for _, seq, document in chain.documents]
-        if chain.documents:
-            result.applied_entries[cabinet_id] = [(entry, document) for entry, _, document in chain.documents]
+        if chain.applied:
+            result.applied_entries[cabinet_id] = chain.applied
         if chain.waiting_since is not None and chain.waiting_since < now - RESEND_AFTER and chain.waiting:
             # Entries have waited behind this gap a while (not merely arrived out of order between two workers):
             # ask the cabinet to publish again from the first one missing.
             result.resend_from[cabinet_id] = chain.head.seq + 1
     if rows:
         connection.execute(insert(t.ledger), rows)
-    if documents:  # the stock view moves in the same transaction as the ledger
-        stock.apply(connection, documents, now)
+    if result.applied_entries:  # the stock view moves in the same transaction as the ledger
+        stock.apply(connection, result.applied_entries, now)
     for cabinet_id, head in result.heads.items():  # held entries the chain has now passed, however they came
         if cabinet_id not in held_rows:  # entries held in this batch all lie beyond the head it reached
             continue
@@ -150,7 +149,7 @@ class _Chain:
         self.cabinet_id = cabinet_id
         self.head = head
         self.rows: list[dict[str, Any]] = []
-        self.documents: list[tuple[ChainEntry, int, dict[str, Any]]] = []
+        self.applied: list[tuple[ChainEntry, dict[str, Any]]] = []  # with their body documents
         self.applied_hashes: dict[int, str] = {}
         self.waiting_since: datetime | None = min((at for _, at in held.values()), default=None)
         earlier = [e.seq for e in arrivals if e.seq <= head.seq]
@@ -178,7 +177,7 @@ class _Chain:
 
     def apply(self, entry: ChainEntry, document: dict[str, Any], now: datetime) -> None:
         self.rows.append(_row(entry, document, now))
-        self.documents.append((entry, entry.seq, document))
+        self.applied.append((entry, document))
         self.applied_hashes[entry.seq] = entry.hash
         self.head = ChainHead(entry.seq, entry.hash)
 

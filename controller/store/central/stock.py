@@ -18,15 +18,16 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from controller.domain.chain import ChainEntry
 from controller.domain.fleet_stock import HoldPlaced, HoldReleased, LotLevel, PocketAssigned, stock_fact
 from controller.domain.topology import StockLevels
 from controller.store.central import tables as t
 
 
 def apply(
-    connection: Connection, applied: Mapping[str, Sequence[tuple[int, Mapping[str, Any]]]], now: datetime
+    connection: Connection, applied: Mapping[str, Sequence[tuple[ChainEntry, Mapping[str, Any]]]], now: datetime
 ) -> None:
-    """Fold a batch's applied entries (per cabinet: seq and body document, in seq order) into the stock view, with
+    """Fold a batch's applied entries (per cabinet: entry and body document, in seq order) into the stock view, with
     one statement per kind of change for the whole batch (a batch of 500 cabinets' single entries costs what one
     cabinet's 500 entries do)."""
     lots: dict[tuple[str, str, str], _LotState] = {}
@@ -34,8 +35,8 @@ def apply(
     placed: list[dict[str, Any]] = []
     released: list[dict[str, Any]] = []
     for cabinet_id, entries in applied.items():
-        for seq, document in entries:
-            fact = stock_fact(document)
+        for entry, document in entries:
+            seq, fact = entry.seq, stock_fact(document)
             if isinstance(fact, LotLevel):
                 lots.setdefault((cabinet_id, fact.pocket_id, fact.lot_number), _LotState()).add(seq, fact)
             elif isinstance(fact, PocketAssigned):

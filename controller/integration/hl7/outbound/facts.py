@@ -87,11 +87,11 @@ def read_facts(session: Session, entry: SealedEntry, record: LedgerRecord) -> Do
     body = json.loads(entry.body)
     details = dict(record.details)
     order = connection.execute(_ORDER, {"order_id": record.order_id}).first() if record.order_id else None
-    lot_expiry = None
-    if record.pocket_id and record.lot_number:
+    # A stock entry carries its lot's expiry (the inventory store seals it in, so the central has it too); an
+    # entry without it (a waste) asks the pocket's lot.
+    lot_expiry = date.fromisoformat(str(details["lot_expiry"])) if details.get("lot_expiry") else None
+    if lot_expiry is None and record.pocket_id and record.lot_number:
         lot_expiry = connection.execute(_LOT, {"pocket": record.pocket_id, "lot": record.lot_number}).scalar()
-    if lot_expiry is None and details.get("lot_expiry"):  # the central holds no pocket lots: the entry says it
-        lot_expiry = date.fromisoformat(str(details["lot_expiry"]))
     is_waste = record.event_type is EventType.WASTE_RECORDED
     return DoseFacts(
         cabinet_id=entry.cabinet_id,
