@@ -7,7 +7,10 @@ never applied); acknowledging only after the PostgreSQL commit that applied or d
 advanced heads to the cabinets (their anchors) and asking a cabinet to resend when its chain has a gap; bounded
 redelivery of a message whose processing fails, then the dead-letter subject. While PostgreSQL is unreachable the
 worker keeps its batch, tells JetStream it is still working on it and retries: an outage of the database never
-sends an entry to the dead letters. Heartbeats update each cabinet's last contact and clock skew.
+sends an entry to the dead letters; a batch still being applied is kept from redelivery the same way.
+Heartbeats update each cabinet's last contact and clock skew, and, once nothing of the stream is pending, reveal a
+lost tail (a cabinet published beyond the central's head and no later entry came to show the gap): the worker asks
+that cabinet to publish again from the first missing seq, with a doubling wait for the same head.
 
 Not responsible for: the chain rule (``controller.domain.chain``) or how entries are stored
 (``controller.store.central.ledger``).
@@ -19,10 +22,10 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -43,6 +46,7 @@ from controller.store.database import Database
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW_LIMIT = timedelta(minutes=5)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class WorkerConfig:
     ack_wait_s: float = 30.0
     max_deliver: int = 5
     heartbeat_flush_s: float = 1.0
+    tail_resend_s: float = 5.0  # first wait before asking again for the same lost tail; doubles up to 10 min
 
 
 @dataclass
@@ -64,6 +69,7 @@ class WorkerStats:
     batches: int = 0
     db_retries: int = 0
     heartbeats: int = 0
+    tail_resends: int = 0
     last_error: str | None = None
 
 
@@ -75,6 +81,14 @@ class _Cabinet:
 
 
 CABINET_TTL_S = 10.0
+TAIL_RESEND_MAX_S = 600.0
+
+
+@dataclass(frozen=True)
+class _TailAsk:
+    head_seq: int  # the central's head when it last asked this cabinet for its tail
+    not_before: float  # monotonic time before which the same head is not asked about again
+    interval: float
 
 
 # Told of every batch's applied entries inside the transaction that applies them (the central's HL7 outbox):
@@ -96,6 +110,7 @@ class CentralWorker:
         self.stats = WorkerStats()
         self._cabinets: dict[str, _Cabinet] = {}
         self._beats: dict[str, p.Heartbeat] = {}
+        self._tail_asks: dict[str, _TailAsk] = {}
         self.ready = asyncio.Event()
 
     # --- the loop ------------------------------------------------------------------------------------------------
@@ -136,7 +151,7 @@ class CentralWorker:
         )
         beats = await link.client.subscribe(p.HEARTBEAT_SUBJECTS, queue=p.CENTRAL_QUEUE, cb=self._on_heartbeat)
         await self._republish(link, heads)
-        flusher = asyncio.create_task(self._flush_heartbeats(stop))
+        flusher = asyncio.create_task(self._flush_heartbeats(link, subscription, stop))
         self.ready.set()
         try:
             while not stop.is_set() and not link.reconnected.is_set():
@@ -172,7 +187,7 @@ class CentralWorker:
         self.stats.batches += 1
         while True:
             try:
-                result, refusals = await asyncio.to_thread(self._apply, messages)
+                result, refusals = await self._working_on(messages, asyncio.to_thread(self._apply, messages))
                 break
             except (OperationalError, DBAPIError) as exc:
                 if not _is_disconnect(exc):
@@ -191,6 +206,18 @@ class CentralWorker:
                 await self._one_by_one(link, heads, messages)
                 return
         await self._after_commit(link, heads, messages, result, refusals)
+
+    async def _working_on(self, messages: list[Msg], work: Awaitable[_T]) -> _T:
+        """Await ``work`` while telling JetStream, every half ack wait, that these messages are still being
+        processed: a slow batch (a loaded database, a lock held by another worker) is not redelivered over and
+        over until ``max_deliver`` drops it. A killed worker stops telling, and its batch goes to the others."""
+        task = asyncio.ensure_future(work)
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=self.config.ack_wait_s / 2)
+            if done:
+                return task.result()
+            for message in messages:
+                await best_effort(message.in_progress())
 
     async def _one_by_one(self, link: links.Link, heads: KeyValue, messages: list[Msg]) -> None:
         for message in messages:
@@ -316,19 +343,27 @@ class CentralWorker:
         self._beats[beat.cabinet_id] = beat
         self.stats.heartbeats += 1
 
-    async def _flush_heartbeats(self, stop: asyncio.Event) -> None:
+    async def _flush_heartbeats(self, link: links.Link, subscription: Any, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await asyncio.sleep(self.config.heartbeat_flush_s)
             if not self._beats:
                 continue
             beats, self._beats = self._beats, {}
             try:
-                await asyncio.to_thread(self._record_heartbeats, list(beats.values()))
+                idle = await _consumer_idle(subscription)
+                behind = await asyncio.to_thread(self._record_heartbeats, list(beats.values()), idle=idle)
             except Exception:  # the next heartbeats say the same; nothing else depends on these
                 log.warning("recording heartbeats", exc_info=True)
+                continue
+            await _ask_resend(link, self._due_tail_asks(behind))
 
-    def _record_heartbeats(self, beats: list[p.Heartbeat]) -> None:
+    def _record_heartbeats(self, beats: list[p.Heartbeat], *, idle: bool) -> dict[str, int]:
+        """Each beat's last contact and skew; with ``idle`` (nothing of the stream waits or is being processed:
+        everything published before the beats has been committed), the cabinets that published beyond the
+        central's head, so lost their tail (a message dropped after its last delivery, a stream purged), each with
+        the first seq the central lacks."""
         now = self.clock.now()
+        behind: dict[str, int] = {}
         with self.db.writer.begin() as connection:
             rows: list[dict[str, Any]] = []
             for beat in beats:
@@ -344,6 +379,33 @@ class CentralWorker:
                         f"the cabinet's clock is {skew:+.0f} s from the central's", now=now,
                     )  # fmt: skip
             connection.execute(update(t.cabinets).where(t.cabinets.c.cabinet_id == bindparam("cab")), rows)
+            if idle:
+                published = {b.cabinet_id: b.published_seq for b in beats}
+                heads = connection.execute(
+                    select(t.heads.c.cabinet_id, t.heads.c.seq).where(t.heads.c.cabinet_id.in_(published))
+                ).all()
+                held = {h.cabinet_id: int(h.seq) for h in heads}
+                behind = {c: held.get(c, 0) + 1 for c, seq in published.items() if seq > held.get(c, 0)}
+        return behind
+
+    def _due_tail_asks(self, behind: dict[str, int]) -> dict[str, int]:
+        """The lost tails to ask for now: the same head is asked about again only after a doubling wait, so a
+        cabinet whose next entry is refused every time is not made to republish its queue every heartbeat."""
+        due: dict[str, int] = {}
+        moment = time.monotonic()
+        for cabinet_id, first_missing in behind.items():
+            last = self._tail_asks.get(cabinet_id)
+            if last is not None and last.head_seq == first_missing - 1 and moment < last.not_before:
+                continue
+            interval = (
+                min(TAIL_RESEND_MAX_S, last.interval * 2)
+                if last is not None and last.head_seq == first_missing - 1
+                else self.config.tail_resend_s
+            )
+            self._tail_asks[cabinet_id] = _TailAsk(first_missing - 1, moment + interval, interval)
+            due[cabinet_id] = first_missing
+        self.stats.tail_resends += len(due)
+        return due
 
 
 async def _put_heads(heads: KeyValue, advanced: dict[str, ChainHead]) -> None:
@@ -356,6 +418,12 @@ async def _put_heads(heads: KeyValue, advanced: dict[str, ChainHead]) -> None:
 async def _ask_resend(link: links.Link, first_missing: dict[str, int]) -> None:
     for cabinet_id, seq in first_missing.items():
         await best_effort(link.client.publish(p.resend_subject(cabinet_id), str(seq).encode()))
+
+
+async def _consumer_idle(subscription: Any) -> bool:
+    """Nothing of the ingest stream is waiting for a worker or being processed by one."""
+    info = await asyncio.wait_for(subscription.consumer_info(), 2.0)
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0)
 
 
 def _record_dead_letter(connection: Connection, message: Msg, code: str, detail: str, now: datetime) -> None:

@@ -23,6 +23,7 @@ from controller.domain.directory import DirectoryUser
 from controller.domain.users import Role, User
 from controller.engine.credentials import CredentialCheck
 from controller.errors import ControllerError
+from controller.fleet import link as links
 from controller.fleet import protocol as p
 from controller.fleet.central_service import CentralConfig, CentralService
 from controller.fleet.central_worker import CentralWorker, WorkerConfig
@@ -186,6 +187,38 @@ def test_a_killed_worker_and_dropped_database_connections_apply_nothing_twice(
         _run(scenario)
     finally:
         workers_db.dispose()
+
+
+def test_a_lost_tail_is_asked_for_again_once_nothing_is_in_flight(
+    central_db: Database, nats: NatsServer, tmp_path: Path
+) -> None:
+    """The last messages of a chain vanish from the stream (what a message dropped after its last delivery
+    looks like): no later entry reveals a gap, so the central compares the cabinet's heartbeat with its head."""
+
+    async def scenario() -> None:
+        client = await nats_connect(nats.url)
+        js = client.jetstream()
+        await links.declare_streams(js)
+        cabinet = make_cabinet(tmp_path, central_db, "CAB-TAIL", nats.url)
+        cabinet.dispense(12)
+        cabinet.start()
+        await eventually(lambda: cabinet.forwarder.status.queued == 0 and cabinet.forwarder.status.published_seq > 0,
+                         what="every entry published")  # fmt: skip
+        lost: list[int] = []
+        seq = (await js.stream_info(p.LEDGER_STREAM)).state.last_seq
+        while len(lost) < 4:  # the cabinet's last four messages
+            if (await js.get_msg(p.LEDGER_STREAM, seq)).subject == p.ledger_subject("CAB-TAIL"):
+                await js.delete_msg(p.LEDGER_STREAM, seq)
+                lost.append(seq)
+            seq -= 1
+        async with central_worker(central_db, nats.url, FAST) as worker:
+            await eventually(_same(central_db, cabinet), timeout=60, what="the lost tail after a resend")
+            assert worker.stats.tail_resends >= 1
+            await cabinet.halt()
+        await client.close()
+        assert _alarms(central_db) == []
+
+    _run(scenario)
 
 
 def test_a_cabinet_killed_mid_drain_resumes_without_duplicates(
