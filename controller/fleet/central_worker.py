@@ -109,7 +109,7 @@ class CentralWorker:
         self.config = config or WorkerConfig()
         self.stats = WorkerStats()
         self._cabinets: dict[str, _Cabinet] = {}
-        self._beats: dict[str, p.Heartbeat] = {}
+        self._beats: dict[str, tuple[p.Heartbeat, datetime]] = {}  # the latest beat of each and when it came
         self._tail_asks: dict[str, _TailAsk] = {}
         self.ready = asyncio.Event()
 
@@ -159,7 +159,7 @@ class CentralWorker:
                     messages = await subscription.fetch(self.config.batch, timeout=self.config.fetch_timeout_s)
                 except TimeoutError:
                     messages = []
-                _raise_if_cancelled()  # nats-py's fetch can swallow a cancellation: honour it here
+                links.raise_if_cancelled()
                 if not messages:
                     continue
                 await self._handle(link, heads, messages, stop)
@@ -340,7 +340,7 @@ class CentralWorker:
         except ControllerError as exc:
             log.info("heartbeat on %s refused: %s", message.subject, exc)
             return
-        self._beats[beat.cabinet_id] = beat
+        self._beats[beat.cabinet_id] = (beat, self.clock.now())
         self.stats.heartbeats += 1
 
     async def _flush_heartbeats(self, link: links.Link, subscription: Any, stop: asyncio.Event) -> None:
@@ -357,19 +357,20 @@ class CentralWorker:
                 continue
             await _ask_resend(link, self._due_tail_asks(behind))
 
-    def _record_heartbeats(self, beats: list[p.Heartbeat], *, idle: bool) -> dict[str, int]:
-        """Each beat's last contact and skew; with ``idle`` (nothing of the stream waits or is being processed:
-        everything published before the beats has been committed), the cabinets that published beyond the
-        central's head, so lost their tail (a message dropped after its last delivery, a stream purged), each with
-        the first seq the central lacks."""
+    def _record_heartbeats(self, beats: list[tuple[p.Heartbeat, datetime]], *, idle: bool) -> dict[str, int]:
+        """Each beat's last contact and skew (judged against the central's clock when the beat came, not when it
+        is written); with ``idle`` (nothing of the stream waits or is being processed: everything published
+        before the beats has been committed), the cabinets that published beyond the central's head, so lost their
+        tail (a message dropped after its last delivery, a stream purged), each with the first seq the central
+        lacks."""
         now = self.clock.now()
         behind: dict[str, int] = {}
         with self.db.writer.begin() as connection:
             rows: list[dict[str, Any]] = []
-            for beat in beats:
-                skew = (beat.sent_at - now).total_seconds()
+            for beat, came in beats:
+                skew = (beat.sent_at - came).total_seconds()
                 rows.append(
-                    {"cab": beat.cabinet_id, "last_contact_at": now, "clock_skew_s": skew,
+                    {"cab": beat.cabinet_id, "last_contact_at": came, "clock_skew_s": skew,
                      "reported_head_seq": beat.head_seq, "reported_published_seq": beat.published_seq,
                      "reported_open_alarms": beat.open_alarms}
                 )  # fmt: skip
@@ -380,7 +381,7 @@ class CentralWorker:
                     )  # fmt: skip
             connection.execute(update(t.cabinets).where(t.cabinets.c.cabinet_id == bindparam("cab")), rows)
             if idle:
-                published = {b.cabinet_id: b.published_seq for b in beats}
+                published = {b.cabinet_id: b.published_seq for b, _ in beats}
                 heads = connection.execute(
                     select(t.heads.c.cabinet_id, t.heads.c.seq).where(t.heads.c.cabinet_id.in_(published))
                 ).all()
@@ -431,12 +432,6 @@ def _record_dead_letter(connection: Connection, message: Msg, code: str, detail:
         connection, subject=message.subject, stream_seq=message.metadata.sequence.stream, payload=message.data,
         code=code, detail=detail, now=now,
     )  # fmt: skip
-
-
-def _raise_if_cancelled() -> None:
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 def _check(cabinet: _Cabinet | None, cabinet_id: str, payload: bytes, signature: str | None) -> None:

@@ -118,6 +118,7 @@ class Forwarder:
     async def _publish(self, link: links.Link, stop: asyncio.Event) -> None:
         subject = p.ledger_subject(self.cabinet_id)
         while not stop.is_set():
+            links.raise_if_cancelled()
             if self._rewind_to is not None:
                 to, self._rewind_to = self._rewind_to, None
                 self._resends += 1
@@ -154,9 +155,14 @@ class Forwarder:
 
     async def _heartbeats(self, link: links.Link, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            if not link.client.is_connected:
-                self.status.link_up = False
+            links.raise_if_cancelled()
             self.status.head_seq = await asyncio.to_thread(store.head_seq, self.db, self.cabinet_id)
+            if not link.client.is_connected:
+                # nats-py would buffer the beat and send it on reconnect, hours late: the central would take its
+                # old clock reading for a cabinet clock that is off. The next beat after the reconnect says it all.
+                self.status.link_up = False
+                await asyncio.sleep(self.config.heartbeat_s)
+                continue
             beat = p.Heartbeat(self.cabinet_id, self.clock.now(), self.status.head_seq, self.status.published_seq)
             payload = p.encode_heartbeat(beat)
             try:
@@ -192,6 +198,7 @@ class Forwarder:
                     update = await watcher.updates(timeout=self.config.heartbeat_s)
                 except Exception:  # nats TimeoutError: nothing new; a throttled anchor may be due
                     update = None
+                links.raise_if_cancelled()
                 if update is not None and update.value:
                     try:
                         self._pending_head = p.decode_head(update.value)
@@ -245,6 +252,8 @@ class Forwarder:
                     update = await watcher.updates(timeout=self.config.heartbeat_s)
                 except Exception:  # nats TimeoutError: nothing new
                     continue
+                finally:
+                    links.raise_if_cancelled()
                 if update is None or not update.value:
                     continue
                 await asyncio.to_thread(apply, update.key, update.value)

@@ -97,6 +97,15 @@ async def best_effort(awaitable: Awaitable[object]) -> None:
         log.debug("best-effort NATS call failed", exc_info=True)
 
 
+def raise_if_cancelled() -> None:
+    """Honour a cancellation that a NATS call swallowed: nats-py waits with ``asyncio.wait_for``, which on Python
+    3.11 returns the result when it arrives together with the cancel, and drops the cancel. The task still counts
+    it (``cancelling()``), so a loop that checks here stops as it was told to."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> None:
     """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
     if stop is None:
