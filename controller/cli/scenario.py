@@ -45,8 +45,17 @@ def run(
     client_secret: Annotated[
         str | None, typer.Option("--client-secret", envvar="ADC_SCENARIO_CLIENT_SECRET", help="Its secret.")
     ] = None,
+    central_url: Annotated[
+        str | None,
+        typer.Option(
+            "--central-url",
+            envvar="ADC_CENTRAL_DATABASE_URL",
+            help="Fleet scenarios: the PostgreSQL server for their central (a fresh schema each run, dropped after).",
+        ),
+    ] = None,
 ) -> None:
     """Run scenarios; exit 1 if any expectation failed or any file did not load."""
+    from controller.scenarios.fleet_run import FleetTarget
     from controller.scenarios.html_report import html_report
     from controller.scenarios.junit import junit_xml
     from controller.scenarios.runner import find_scenarios, load_all, run_all
@@ -78,7 +87,7 @@ def run(
             _print(result)
             progress.advance(task)
 
-        results = run_all(items, remote, progress=done)
+        results = run_all(items, remote, progress=done, fleet=FleetTarget(central_url))
     passed = sum(r.passed for r in results)
     seconds = sum(r.seconds for r in results)
     colour = "green" if passed == len(results) else "red"

@@ -30,6 +30,7 @@ from controller.scenarios.model import (
     DEFAULT_TICK,
     ENTRY_FIELDS,
     UNSET,
+    CentralExpectation,
     EntryMatch,
     Expectations,
     Scenario,
@@ -43,7 +44,9 @@ from controller.scenarios.yaml_source import YamlDocument, YamlSyntaxError, read
 from controller.store.formulary_file import FormularyEntry, load_formulary
 from firmware_protocols.io_board.register_map import load_register_map
 
-STEP_FIELDS = frozenset({"actor", "name", "note", "expect"})
+STEP_FIELDS = frozenset({"actor", "name", "note", "expect", "cabinet"})
+FLEET_ACTIONS = frozenset({"cut_link", "restore_link", "sync"})
+FLEET_TICK_LIMIT_S = 300  # the central flags a cabinet whose clock is more than 5 min off its own
 
 
 @cache
@@ -170,6 +173,8 @@ class _Builder:
         except ValueError as exc:
             self.problem(("cabinet",), f"the I/O board cannot be fitted for this cabinet: {exc}")
         steps = [self._step(n, raw) for n, raw in enumerate(data["steps"])]
+        fleet = tuple(str(c) for c in (data.get("fleet") or {}).get("cabinets", ()))
+        self._fleet(fleet, tick)
         self.problems.extend(ReferenceChecker(self.path, self.doc, index).check(data))
         if self.problems:
             unknown = any(p.message.startswith("unknown ") for p in self.problems)
@@ -189,8 +194,41 @@ class _Builder:
             steps=tuple(steps),
             given=frozenset(data),
             own_cabinet=data.get("cabinet", "demo") != "demo",
+            fleet=fleet,
             lines={str(key): self.doc.line_of((key,)) for key in data},
         )
+
+    def _fleet(self, fleet: tuple[str, ...], tick: Any) -> None:
+        """Fleet fields only in a fleet scenario, naming its cabinets; virtual time moves every cabinet together in
+        slices of one tick, so a tick longer than the central's clock tolerance would raise clock alarms."""
+        if fleet and tick.total_seconds() > FLEET_TICK_LIMIT_S:
+            self.problem(("tick",), f"a fleet scenario's tick is at most {FLEET_TICK_LIMIT_S}s: the central flags a "
+                                    "cabinet whose clock is more than 5 min off")  # fmt: skip
+        for n, raw in enumerate(self.data["steps"]):
+            where: FieldPath = ("steps", n)
+            named = [(k, raw[k]) for k in ("cabinet", "cut_link", "restore_link") if k in raw]
+            expect = raw.get("expect") if isinstance(raw.get("expect"), Mapping) else {}
+            fleet_only = [k for k in raw if k in FLEET_ACTIONS or k == "cabinet"]
+            fleet_only += ["central"] if "central" in expect else []
+            if not fleet and fleet_only:
+                key = fleet_only[0]
+                at: FieldPath = (*where, "expect", key) if key == "central" else (*where, key)
+                self.problem(at, f"{key!r} needs a fleet: add fleet: {{cabinets: [...]}}")
+                continue
+            for key, cabinet_id in named:
+                self._known_cabinet((*where, key), cabinet_id, fleet)
+            central = expect.get("central") or {}
+            for key in ("caught_up", "behind"):
+                for i, cabinet_id in enumerate(central.get(key, ())):
+                    self._known_cabinet((*where, "expect", "central", key, i), cabinet_id, fleet)
+            for cabinet_id in central.get("stock", {}):
+                self._known_cabinet((*where, "expect", "central", "stock", cabinet_id), cabinet_id, fleet)
+
+    def _known_cabinet(self, where: FieldPath, cabinet_id: Any, fleet: tuple[str, ...]) -> None:
+        if fleet and cabinet_id not in fleet:
+            close = difflib.get_close_matches(str(cabinet_id), fleet, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            self.problem(where, f"unknown cabinet {cabinet_id!r}: the fleet is {', '.join(fleet)}{hint}")
 
     def _duration(self, where: FieldPath, value: Any) -> Any:
         try:
@@ -252,6 +290,8 @@ class _Builder:
         if not chosen and "expect" not in raw:
             self.problem(where, "a step needs an action, or an expect to check")
         action = chosen[0] if chosen else None
+        if action == "sync":
+            self._duration((*where, "sync"), raw["sync"])
         if action == "advance" and isinstance(raw["advance"], int | str):
             self._duration((*where, "advance"), raw["advance"])
         if action == "advance" and isinstance(raw["advance"], Mapping):
@@ -265,6 +305,7 @@ class _Builder:
             actor=raw.get("actor"),
             name=raw.get("name"),
             expect=expect,
+            cabinet=raw.get("cabinet"),
         )
 
     def _instant(self, where: FieldPath, value: str) -> None:
@@ -297,6 +338,7 @@ class _Builder:
             compartments=dict(raw.get("compartments") or {}),
             logged_in=raw.get("logged_in", UNSET),
             outbox=tuple(raw.get("outbox", ())),
+            central=_central(raw["central"]) if "central" in raw else None,
             lines={str(key): self.doc.line_of((*where, key)) for key in raw},
         )
 
@@ -305,3 +347,12 @@ def _entry(raw: Mapping[str, Any]) -> EntryMatch:
     fields = {ENTRY_FIELDS[key]: value for key, value in raw.items() if key in ENTRY_FIELDS}
     shown = ", ".join(f"{k}: {v}" for k, v in raw.items())
     return EntryMatch(fields=fields, details=dict(raw.get("details") or {}), count=raw.get("count"), written=shown)
+
+
+def _central(raw: Mapping[str, Any]) -> CentralExpectation:
+    return CentralExpectation(
+        caught_up=tuple(raw.get("caught_up", ())),
+        behind=tuple(raw.get("behind", ())),
+        alarms=tuple(raw["alarms"]) if "alarms" in raw else None,
+        stock={str(c): dict(p) for c, p in (raw.get("stock") or {}).items()},
+    )

@@ -85,6 +85,16 @@ class StockExpectation:
 
 
 @dataclass(frozen=True, slots=True)
+class CentralExpectation:
+    """Fleet scenarios: what the central holds after the step (None: not checked)."""
+
+    caught_up: tuple[str, ...] = ()
+    behind: tuple[str, ...] = ()
+    alarms: tuple[str, ...] | None = None
+    stock: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Expectations:
     refused: str | None = None
     detail: str | None = None
@@ -98,6 +108,7 @@ class Expectations:
     compartments: Mapping[str, str] = field(default_factory=dict)
     logged_in: str | Unset | None = UNSET
     outbox: tuple[Mapping[str, Any], ...] = ()
+    central: CentralExpectation | None = None
     lines: Mapping[str, int] = field(default_factory=dict)  # expectation key -> line, for messages
 
     def line_of(self, key: str, default: int) -> int:
@@ -113,6 +124,7 @@ class Step:
     actor: str | None = None
     name: str | None = None
     expect: Expectations = field(default_factory=Expectations)
+    cabinet: str | None = None  # fleet: the cabinet that performs it (None: the first)
 
     @property
     def title(self) -> str:
@@ -126,6 +138,8 @@ class Step:
             text = f"{label}: {_compact(shown)}"
         if self.actor:
             text += f" [{self.actor}]"
+        if self.cabinet:
+            text += f" @{self.cabinet}"
         return text if not self.name else f"{self.name} ({text})"
 
 
@@ -154,6 +168,7 @@ class Scenario:
     # what the file set explicitly (a remote cabinet cannot take these; ``remote`` refuses them at load time)
     given: frozenset[str] = frozenset()
     own_cabinet: bool = False  # the cabinet section is more than ``demo``
+    fleet: tuple[str, ...] = ()  # a fleet scenario: its cabinets' ids, each a copy of ``cabinet`` under that id
     lines: Mapping[str, int] = field(default_factory=dict)  # top-level key -> line
 
     @property

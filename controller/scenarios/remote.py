@@ -70,7 +70,7 @@ REMOTE_ACTIONS = frozenset(
         "present",
     }
 )
-LOCAL_ONLY_FIELDS = ("policy", "settings", "start", "tick", "devices")
+LOCAL_ONLY_FIELDS = ("policy", "settings", "start", "tick", "devices", "fleet")
 CLIENT_EXPECTATIONS = ("inventory", "ledger", "ledger_since_start", "alarms", "compartments")
 CLIENT_SCOPES = "ledger:read inventory:read devices:read"
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controller.scenarios.expectations import CabinetView, Window, check
+from controller.scenarios.fleet_run import Fleet, FleetTarget, open_fleet
 from controller.scenarios.loader import load_scenario
 from controller.scenarios.local_steps import LocalSteps
 from controller.scenarios.model import Scenario, Step
@@ -35,6 +36,35 @@ CONTEXT_BEFORE = 5  # ledger entries shown before a failed step's own
 
 class Performer(Protocol):
     async def perform(self, step: Step) -> Outcome: ...
+
+
+class _One:
+    """The views of a scenario on one cabinet: the same for every step, nothing beyond the cabinet to check."""
+
+    def __init__(self, view: CabinetView) -> None:
+        self.view = view
+
+    def of(self, step: Step) -> CabinetView:
+        return self.view
+
+    async def check(self, step: Step) -> list[Any]:
+        return []
+
+
+class _Members:
+    """A fleet's views: each step reads the cabinet it names, and the central's expectations."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+
+    def of(self, step: Step) -> CabinetView:
+        return self.fleet.cabinet_of(step).cabinet
+
+    async def check(self, step: Step) -> list[Any]:
+        return await self.fleet.check(step)
+
+
+Views = _One | _Members
 
 
 def find_scenarios(paths: Iterable[Path]) -> list[Path]:
@@ -68,17 +98,20 @@ def run_all(
     items: list[Scenario | ScenarioResult],
     remote: RemoteTarget | None = None,
     progress: Callable[[ScenarioResult], None] | None = None,
+    fleet: FleetTarget | None = None,
 ) -> list[ScenarioResult]:
     results = []
     for item in items:
-        result = item if isinstance(item, ScenarioResult) else asyncio.run(run_scenario(item, remote))
+        result = item if isinstance(item, ScenarioResult) else asyncio.run(run_scenario(item, remote, fleet))
         if progress is not None:
             progress(result)
         results.append(result)
     return results
 
 
-async def run_scenario(scenario: Scenario, remote: RemoteTarget | None = None) -> ScenarioResult:
+async def run_scenario(
+    scenario: Scenario, remote: RemoteTarget | None = None, fleet: FleetTarget | None = None
+) -> ScenarioResult:
     result = ScenarioResult(
         path=scenario.path,
         name=scenario.name,
@@ -89,8 +122,8 @@ async def run_scenario(scenario: Scenario, remote: RemoteTarget | None = None) -
     )
     started = time.perf_counter()
     try:
-        async with _open(scenario, remote) as (performer, view, clock):
-            await _steps(scenario, performer, view, clock, result)
+        async with _open(scenario, remote, fleet or FleetTarget(None)) as (performer, views, clock):
+            await _steps(scenario, performer, views, clock, result)
             result.virtual = clock.elapsed
     except Exception as exc:  # a crash is reported as this scenario's error; the other scenarios still run
         where = f" at step {len(result.steps) + 1}" if len(result.steps) < len(scenario.steps) else ""
@@ -101,11 +134,14 @@ async def run_scenario(scenario: Scenario, remote: RemoteTarget | None = None) -
     return result
 
 
-async def _steps(
-    scenario: Scenario, performer: Performer, view: CabinetView, clock: Any, result: ScenarioResult
-) -> None:
-    start = await view.head()
+async def _steps(scenario: Scenario, performer: Performer, views: Views, clock: Any, result: ScenarioResult) -> None:
+    starts: dict[int, int] = {}  # each cabinet's head when the scenario began, by its view
+    if isinstance(views, _Members):
+        for member in views.fleet.cabinets.values():
+            starts[id(member.cabinet)] = await member.cabinet.head()
     for step in scenario.steps:
+        view = views.of(step)
+        start = starts.setdefault(id(view), await view.head())
         before = await view.head()
         began = time.perf_counter()
         try:
@@ -115,6 +151,8 @@ async def _steps(
             outcome = Outcome.cannot_run(f"it took longer than {STEP_LIMIT_S:.0f} s of real time")
         after = await view.head()
         failures = await check(step, outcome, view, Window(start, before, after))
+        if not failures:
+            failures += await views.check(step)
         written = await view.entries(before, after)
         result.steps.append(
             StepResult(
@@ -127,11 +165,17 @@ async def _steps(
 
 
 @asynccontextmanager
-async def _open(scenario: Scenario, remote: RemoteTarget | None) -> AsyncIterator[tuple[Performer, CabinetView, Any]]:
+async def _open(
+    scenario: Scenario, remote: RemoteTarget | None, fleet: FleetTarget
+) -> AsyncIterator[tuple[Performer, Views, Any]]:
     if remote is not None:
         async with open_remote_cabinet(scenario, remote) as cabinet:
-            yield cabinet, cabinet, cabinet.clock
+            yield cabinet, _One(cabinet), cabinet.clock
         return
     with tempfile.TemporaryDirectory(prefix="adc-scenario-") as workdir:
+        if scenario.fleet:
+            async with open_fleet(scenario, Path(workdir), fleet) as hospital:
+                yield hospital, _Members(hospital), hospital.clock
+            return
         async with open_simulated_cabinet(scenario, Path(workdir)) as cabinet:
-            yield LocalSteps(cabinet), cabinet, cabinet.clock
+            yield LocalSteps(cabinet), _One(cabinet), cabinet.clock

@@ -26,74 +26,8 @@ from controller.store.fleet_link import entries_after
 from controller.store.formulary_file import load_formulary
 from controller.store.ledger import Ledger
 from controller.store.seed import demo_layout, seed_cabinet
+from simulators.link_proxy import LinkProxy
 from tests.store.test_inventory import FAST_HASHER
-
-
-class LinkProxy:
-    """A TCP proxy between a cabinet and NATS that can cut every connection (and refuse new ones) or stall them
-    (accept, pass nothing) until restored."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.port = 0
-        self.cut = False
-        self.stalled = False
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.cut:
-            writer.close()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        except OSError:
-            writer.close()
-            return
-        self._writers.update((writer, up_writer))
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            try:
-                while not self.cut:
-                    data = await source.read(65536)
-                    if not data:
-                        break
-                    while self.stalled and not self.cut:
-                        await asyncio.sleep(0.05)
-                    sink.write(data)
-                    await sink.drain()
-            except (OSError, asyncio.CancelledError):
-                pass
-            finally:
-                sink.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._writers.difference_update((writer, up_writer))
-
-    def drop(self) -> None:
-        """Cut the link: close every connection, refuse new ones."""
-        self.cut = True
-        for writer in list(self._writers):
-            writer.close()
-        self._writers.clear()
-
-    def restore(self) -> None:
-        self.cut = False
-        self.stalled = False
-
-    async def close(self) -> None:
-        self.drop()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 @dataclass

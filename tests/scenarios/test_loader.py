@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from controller.scenarios.loader import actions, load_scenario, schema
+from controller.scenarios.loader import FLEET_ACTIONS, actions, load_scenario, schema
 from controller.scenarios.local_steps import LOCAL_ACTIONS
 from controller.scenarios.problems import ScenarioLoadError
 from controller.scenarios.remote import REMOTE_ACTIONS, check_remote
@@ -26,7 +26,7 @@ def problems_of(path: Path) -> tuple[str, list[str]]:
 
 def test_the_schema_is_valid_and_every_action_has_an_executor() -> None:
     Draft202012Validator.check_schema(schema())
-    assert actions() == LOCAL_ACTIONS
+    assert actions() == LOCAL_ACTIONS | FLEET_ACTIONS  # the fleet's own steps run in controller.scenarios.fleet_run
     assert REMOTE_ACTIONS < LOCAL_ACTIONS
 
 
@@ -233,4 +233,50 @@ def test_a_remote_cabinet_is_the_demo_one(tmp_path: Path) -> None:
         check_remote(load_scenario(path), RemoteTarget("http://127.0.0.1:8000"))
     assert [str(p) for p in caught.value.problems] == [
         f"{path}:2: cabinet: a cabinet reached by URL is the one adc serve runs: write cabinet: demo"
+    ]
+
+
+def test_fleet_steps_name_cabinets_of_the_fleet_and_need_one(tmp_path: Path) -> None:
+    fleet = write(
+        tmp_path,
+        """
+        scenario: a fleet with typos
+        tick: 10m
+        fleet: {cabinets: [4W-A, 4W-B]}
+        steps:
+          - cut_link: 4W-C
+          - {cabinet: 4W-AA, login: NURSE1}
+          - sync: 30s
+            expect: {central: {caught_up: [4W-A, 4W-BB]}}
+        """,
+        "fleet.yaml",
+    )
+    code, found = problems_of(fleet)
+    assert code == "scenario.unknown_reference"
+    assert found == [
+        f"{fleet}:{line_of(fleet, 'tick:')}: tick: a fleet scenario's tick is at most 300s: the central flags a "
+        "cabinet whose clock is more than 5 min off",
+        f"{fleet}:{line_of(fleet, 'cut_link')}: step 1: cut_link: unknown cabinet '4W-C': the fleet is 4W-A, 4W-B; "
+        "did you mean '4W-B'?",
+        f"{fleet}:{line_of(fleet, '4W-AA')}: step 2: cabinet: unknown cabinet '4W-AA': the fleet is 4W-A, 4W-B; "
+        "did you mean '4W-A'?",
+        f"{fleet}:{line_of(fleet, '4W-BB')}: step 3: expect.central.caught_up[1]: unknown cabinet '4W-BB': the fleet "
+        "is 4W-A, 4W-B; did you mean '4W-B'?",
+    ]
+    alone = write(
+        tmp_path,
+        """
+        scenario: one cabinet
+        steps:
+          - restore_link: CAB-4W
+          - expect: {central: {alarms: []}}
+        """,
+        "alone.yaml",
+    )
+    _, found = problems_of(alone)
+    assert found == [
+        f"{alone}:{line_of(alone, 'restore_link')}: step 1: restore_link: 'restore_link' needs a fleet: add fleet: "
+        "{cabinets: [...]}",
+        f"{alone}:{line_of(alone, 'central')}: step 2: expect.central: 'central' needs a fleet: add fleet: "
+        "{cabinets: [...]}",
     ]

@@ -206,6 +206,11 @@ def pick_list(connection: Connection, today: date, *, cabinet_ids: Sequence[str]
     return rows
 
 
+def pockets_of(connection: Connection, cabinet_id: str, today: date) -> list[PocketStock]:
+    """Every assigned pocket of one cabinet, by pocket id."""
+    return sorted(_pockets(connection, today, "p.cabinet_id = :cabinet", cabinet=cabinet_id), key=lambda r: r.pocket_id)
+
+
 def stock_outs(connection: Connection, today: date) -> dict[str, int]:
     """Assigned pockets with nothing usable, per cabinet (cabinets with none are left out)."""
     found = connection.execute(
