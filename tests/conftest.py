@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from controller.domain.clock import FixedClock
 from controller.store import schema
 from controller.store.database import Database
+from controller.store.scratch_schema import scratch_schema
 
 # CI runs the same examples every time (a red build is reproducible); developers explore new ones locally.
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -69,17 +69,8 @@ def _skip_without_postgres() -> None:
 def postgres_schema_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards: tests never share tables."""
     _skip_without_postgres()
-    name = f"adc_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    url = sa.make_url(postgres_url()).update_query_dict({"options": f"-csearch_path={name}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(postgres_url(), "adc_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

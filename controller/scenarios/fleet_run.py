@@ -19,9 +19,8 @@ import asyncio
 import dataclasses
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -50,6 +49,7 @@ from controller.store.central import tables as t
 from controller.store.database import Database
 from controller.store.fleet_link import entries_after
 from controller.store.ledger import Ledger
+from controller.store.scratch_schema import scratch_schema
 from simulators.link_proxy import LinkProxy
 
 # Anchors at once (never an anchor of an anchor): a cabinet is settled when the central holds its chain up to the
@@ -197,24 +197,16 @@ def _member_scenario(scenario: Scenario, cabinet_id: str) -> Scenario:
 
 @asynccontextmanager
 async def _central_schema(url: str) -> AsyncIterator[Database]:
-    """A fresh schema on the PostgreSQL server, the central migrated into it, dropped afterwards."""
-    name = f"adc_scenario_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    except sa.exc.SQLAlchemyError as exc:
-        admin.dispose()
-        raise ConfigurationError("config.invalid", f"the fleet scenario's central needs PostgreSQL: {exc}") from exc
-    db = Database.open(sa.make_url(url).update_query_dict({"options": f"-csearch_path={name}"}).render_as_string(False))
-    try:
+    """A scratch schema on the PostgreSQL server with the central migrated into it, dropped afterwards."""
+    with ExitStack() as stack:
+        try:
+            schema_url = stack.enter_context(scratch_schema(url, "adc_scenario"))
+        except sa.exc.SQLAlchemyError as exc:
+            raise ConfigurationError("config.invalid", f"the fleet scenario's central needs PostgreSQL: {exc}") from exc
+        db = Database.open(schema_url)
+        stack.callback(db.dispose)
         await asyncio.to_thread(central_schema.upgrade, db)
         yield db
-    finally:
-        db.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
 
 
 @asynccontextmanager

@@ -3,7 +3,6 @@ migrating one per test (most of all on PostgreSQL) would cost more than the test
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import sqlalchemy as sa
 
 from controller.store import schema
 from controller.store.database import Database
+from controller.store.scratch_schema import scratch_schema
 from tests.conftest import _skip_without_postgres, postgres_url
 
 # Children before parents (foreign keys).
@@ -37,20 +37,13 @@ def module_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         db.dispose()
         return
     _skip_without_postgres()
-    name = f"adc_hl7_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    url = sa.make_url(postgres_url()).update_query_dict({"options": f"-csearch_path={name}"})
-    db = Database.open(url.render_as_string(hide_password=False))
-    try:
-        schema.upgrade(db)
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(postgres_url(), "adc_hl7") as url:
+        db = Database.open(url)
+        try:
+            schema.upgrade(db)
+            yield db
+        finally:
+            db.dispose()
 
 
 @pytest.fixture

@@ -3,18 +3,18 @@ tests of a module: the scenario takes seconds, the reports read it many times an
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import pytest
-import sqlalchemy as sa
 
 from controller.domain.clock import FixedClock
 from controller.reports.model import Period
 from controller.store import schema
 from controller.store.database import Database
+from controller.store.scratch_schema import scratch_schema
 from tests.conftest import _skip_without_postgres, postgres_url
 from tests.reports.scenario import Facts, run_scenario, seed
 
@@ -35,31 +35,16 @@ class Ran:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def ran(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
-    admin: sa.Engine | None = None
-    name = ""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('reports') / 'adc.db'}"
-    else:
-        _skip_without_postgres()
-        name = f"adc_test_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(postgres_url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-        url = (
-            sa.make_url(postgres_url())
-            .update_query_dict({"options": f"-csearch_path={name}"})
-            .render_as_string(hide_password=False)
-        )
-    db = Database.open(url, create=True)
-    try:
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('reports') / 'adc.db'}"
+        else:
+            _skip_without_postgres()
+            url = stack.enter_context(scratch_schema(postgres_url(), "adc_test"))
+        db = Database.open(url, create=True)
+        stack.callback(db.dispose)
         schema.upgrade(db)
         clock = FixedClock(START)
         seed(db, clock)
         facts = run_scenario(db, clock)
         yield Ran(db, url, facts, clock.now())
-    finally:
-        db.dispose()
-        if admin is not None:
-            with admin.connect() as connection:
-                connection.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-            admin.dispose()
