@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -343,14 +344,16 @@ class CentralWorker:
         self._beats[beat.cabinet_id] = (beat, self.clock.now())
         self.stats.heartbeats += 1
 
-    async def _flush_heartbeats(self, link: links.Link, subscription: Any, stop: asyncio.Event) -> None:
+    async def _flush_heartbeats(
+        self, link: links.Link, subscription: JetStreamContext.PullSubscription, stop: asyncio.Event
+    ) -> None:
         while not stop.is_set():
             await asyncio.sleep(self.config.heartbeat_flush_s)
             if not self._beats:
                 continue
             beats, self._beats = self._beats, {}
+            idle = await _consumer_idle(subscription)
             try:
-                idle = await _consumer_idle(subscription)
                 behind = await asyncio.to_thread(self._record_heartbeats, list(beats.values()), idle=idle)
             except Exception:  # the next heartbeats say the same; nothing else depends on these
                 log.warning("recording heartbeats", exc_info=True)
@@ -421,9 +424,13 @@ async def _ask_resend(link: links.Link, first_missing: dict[str, int]) -> None:
         await best_effort(link.client.publish(p.resend_subject(cabinet_id), str(seq).encode()))
 
 
-async def _consumer_idle(subscription: Any) -> bool:
-    """Nothing of the ingest stream is waiting for a worker or being processed by one."""
-    info = await asyncio.wait_for(subscription.consumer_info(), 2.0)
+async def _consumer_idle(subscription: JetStreamContext.PullSubscription) -> bool:
+    """Nothing of the ingest stream is waiting for a worker or being processed by one (False when NATS does not
+    say: the heartbeats are recorded all the same, the tail is looked at next time)."""
+    try:
+        info = await asyncio.wait_for(subscription.consumer_info(), 2.0)
+    except Exception:
+        return False
     return bool(info.num_pending == 0 and info.num_ack_pending == 0)
 
 

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from controller.scenarios.expectations import CabinetView, Window, check
+from controller.scenarios.expectations import CabinetView, Failure, Window, check
 from controller.scenarios.fleet_run import Fleet, FleetTarget, open_fleet
 from controller.scenarios.loader import load_scenario
 from controller.scenarios.local_steps import LocalSteps
@@ -44,10 +44,13 @@ class _One:
     def __init__(self, view: CabinetView) -> None:
         self.view = view
 
+    def all(self) -> list[CabinetView]:
+        return [self.view]
+
     def of(self, step: Step) -> CabinetView:
         return self.view
 
-    async def check(self, step: Step) -> list[Any]:
+    async def check(self, step: Step) -> list[Failure]:
         return []
 
 
@@ -57,10 +60,13 @@ class _Members:
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
 
+    def all(self) -> list[CabinetView]:
+        return [member.cabinet for member in self.fleet.cabinets.values()]
+
     def of(self, step: Step) -> CabinetView:
         return self.fleet.cabinet_of(step).cabinet
 
-    async def check(self, step: Step) -> list[Any]:
+    async def check(self, step: Step) -> list[Failure]:
         return await self.fleet.check(step)
 
 
@@ -135,13 +141,10 @@ async def run_scenario(
 
 
 async def _steps(scenario: Scenario, performer: Performer, views: Views, clock: Any, result: ScenarioResult) -> None:
-    starts: dict[int, int] = {}  # each cabinet's head when the scenario began, by its view
-    if isinstance(views, _Members):
-        for member in views.fleet.cabinets.values():
-            starts[id(member.cabinet)] = await member.cabinet.head()
+    starts = {id(view): await view.head() for view in views.all()}  # each cabinet's head when the scenario began
     for step in scenario.steps:
         view = views.of(step)
-        start = starts.setdefault(id(view), await view.head())
+        start = starts[id(view)]
         before = await view.head()
         began = time.perf_counter()
         try:
