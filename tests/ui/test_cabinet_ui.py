@@ -173,6 +173,23 @@ def test_search_needs_five_characters_alarms_show_and_the_idle_nurse_is_warned_t
 
 
 @pytest.mark.timeout(60)
+def test_a_pull_fits_the_screen_under_two_alarms_the_newest_on_top(
+    cabinet: UiCabinet, page: Page, shots: Shots
+) -> None:
+    page.goto(f"{cabinet.url}/cabinet/")
+    log_in(page, "NURSE1", "1111")
+    cabinet.sims.act("io_board", "set_fridge_temperature", celsius=9.5)
+    expect(page.locator("[data-alarm=fridge]")).to_be_visible()
+    cabinet.sims.act("io_board", "cut_power")  # on the UPS: drawers keep working
+    expect(page.locator("[data-alarm=power]")).to_be_visible()
+    banners = page.locator("#alarms .banner")
+    expect(banners.first).to_contain_text("1 of 2Mains power lost")  # the newest on top, with a count
+    expect(page.locator("[data-alarm=fridge]")).to_contain_text("2 of 2")
+    pull_with_a_blind_count(cabinet, page, shots, cabinet.on_hand(POCKET))  # asserts each step fits the screen
+    shots("pull-under-alarms")
+
+
+@pytest.mark.timeout(60)
 def test_an_override_takes_a_reason_and_an_allergy_confirmation_and_the_dose_is_returned(
     cabinet: UiCabinet, page: Page, shots: Shots
 ) -> None:

@@ -54,10 +54,11 @@ export class Alarms {
   render() {
     fill(
       this.box,
-      [...this.shown.entries()].map(([key, alarm]) =>
+      [...this.shown.entries()].reverse().map(([key, alarm], index, all) =>
         h(
           "div",
           { class: "banner alarm", role: "alert", dataset: { alarm: key.split(":")[0] } },
+          all.length > 1 ? h("span", { class: "alarm-of" }, `${index + 1} of ${all.length}`) : null,
           h("span", { class: "alarm-text" }, alarm.text),
           h("span", { class: "alarm-time" }, when(alarm.at)),
           h("button", { type: "button", class: "secondary", onclick: () => this.clear(key) }, "Acknowledge"),
