@@ -44,11 +44,11 @@ from controller.api.runtime import ApiRuntime
 from controller.api.settings import ApiSettings
 from controller.domain.clock import Clock
 from controller.settings import Settings
-from controller.store.database import Database
 from controller.store.ledger import LedgerObserver
 
-# A background service (an HL7 listener or sender): given the store and the clock, what runs it while the API runs.
-Service = Callable[[Database, Clock], AbstractAsyncContextManager[object]]
+# A background service (an HL7 listener or sender, the fleet forwarder): given the runtime (its store, clock and,
+# once up, engine), what runs it while the API runs.
+Service = Callable[[ApiRuntime], AbstractAsyncContextManager[object]]
 STATIC_DIR = Path(__file__).parent / "static"
 ROUTERS = (
     routes_system,
@@ -90,7 +90,7 @@ def create_app(
         try:
             async with AsyncExitStack() as running:  # closed in reverse order, before the runtime
                 for service in services:
-                    await running.enter_async_context(service(runtime.db, runtime.clock))
+                    await running.enter_async_context(service(runtime))
                 yield
         finally:
             await runtime.close()

@@ -118,6 +118,12 @@ class ApiRuntime:
         restored = runner.health.restored if runner is not None else None
         return self.engine is not None and restored is not None and restored.ok
 
+    async def running_engine(self) -> CabinetEngine:
+        """The engine once the cabinet is up and restored (a background service waits here while it starts)."""
+        while not self.ready or self.engine is None:
+            await asyncio.sleep(0.2)
+        return self.engine
+
     def require_engine(self) -> CabinetEngine:
         if not self.ready or self.engine is None:
             raise ApiError("api.not_ready", f"the cabinet is not ready: {self.status}", headers={"Retry-After": "2"})

@@ -26,8 +26,8 @@ from controller.domain.policies import Policy
 from controller.domain.rules_document import CabinetRules, apply_changes
 from controller.engine.assembly import assemble
 from controller.engine.cabinet import CabinetEngine
+from controller.engine.configuration import RULES_KIND, rules_record
 from controller.engine.context import Devices
-from controller.engine.handlers.admin import RULES_KIND, rules_record
 from controller.engine.handlers.fill import SecondCounter
 from controller.engine.rules import RulesHolder
 from controller.engine.runner import CabinetRunner

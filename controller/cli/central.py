@@ -9,11 +9,15 @@ the fleet ingest, keep the user directory, and show the fleet.
     adc central status
     adc central user add rn.kim --name "Kim, RN" --role nurse      (PIN asked for; only its hash is kept)
     adc central user disable rn.kim                                 (no connected cabinet accepts it seconds later)
+    adc central layout CAB-4W layout.toml        (pocket assignments: [[pockets]] pocket, item, par, min, max)
+    adc central policy CAB-4W policy.toml --reason "P&T 2026-12"    (the rules document, as ADC_POLICY_FILE)
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -23,13 +27,14 @@ from rich.console import Console
 from rich.table import Table
 
 from controller.bootstrap import credential_hasher
+from controller.domain.cabinet_config import LAYOUT, POLICY
 from controller.domain.clock import SystemClock
 from controller.domain.users import Role, User
 from controller.errors import ConfigurationError
 from controller.fleet import protocol as p
 from controller.settings import Settings
 from controller.store import repositories as repo
-from controller.store.central import directory
+from controller.store.central import cabinet_config, directory
 from controller.store.central import formulary as central_formulary
 from controller.store.central import ledger as central
 from controller.store.central import schema as central_schema
@@ -229,6 +234,44 @@ def _set_active(user_id: str, database_url: str, *, active: bool) -> None:
             record = directory.set_active(session, user_id, active, SystemClock().now())
         state = "enabled" if active else "disabled"
         out.print(f"user {user_id} {state} (directory version {record.version}); published by 'adc central serve'")
+    finally:
+        db.dispose()
+
+
+@central_app.command("layout")
+def layout(
+    cabinet_id: str,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="TOML ([[pockets]]) or JSON.")],
+    database_url: CentralUrl,
+) -> None:
+    """Set which item each pocket of a cabinet holds, with its par, minimum and maximum. Checked here; the cabinet
+    applies it within seconds, or refuses it (a pocket that still holds another item's stock, or is in use) and
+    records why. Pockets the file does not name keep their assignment; ``item`` left out empties a pocket."""
+    text = file.read_text(encoding="utf-8")
+    try:
+        content = json.loads(text) if file.suffix.lower() == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError("fleet.layout_refused", f"{file}: not {file.suffix or 'TOML'}: {exc}") from exc
+    _put_configuration(LAYOUT, cabinet_id, content, database_url)
+
+
+@central_app.command("policy")
+def policy(
+    cabinet_id: str,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The rules document (TOML).")],
+    database_url: CentralUrl,
+    reason: Annotated[str, typer.Option(help="Why the rules change (it goes on the cabinet's ledger entry).")],
+) -> None:
+    """Put a rules document in force at a cabinet: validated here as the policy file is, then sent down."""
+    _put_configuration(POLICY, cabinet_id, {"text": file.read_text(encoding="utf-8"), "reason": reason}, database_url)
+
+
+def _put_configuration(kind: str, cabinet_id: str, content: dict[str, object], database_url: str) -> None:
+    db = open_central(database_url)
+    try:
+        with db.writer.begin() as connection:
+            version = cabinet_config.put(connection, kind, cabinet_id, content, SystemClock().now())
+        out.print(f"{kind} of {cabinet_id} is version {version}; the cabinet applies it within seconds")
     finally:
         db.dispose()
 

@@ -12,17 +12,20 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from controller.domain.clock import Clock
 from controller.fleet import protocol as p
+from controller.fleet.configuration import through_engine
 from controller.fleet.forwarder import Forwarder
 from controller.settings import Settings
-from controller.store.database import Database
 from controller.store.ledger import Ledger
 
-Service = Callable[[Database, Clock], AbstractAsyncContextManager[object]]
+if TYPE_CHECKING:
+    from controller.api.runtime import ApiRuntime
+
+Service = Callable[["ApiRuntime"], AbstractAsyncContextManager[object]]
 
 
 def key_path(settings: Settings) -> Path:
@@ -58,9 +61,10 @@ class _Link:
 
 
 @asynccontextmanager
-async def _forwarding(link: _Link, db: Database, clock: Clock) -> AsyncIterator[object]:
-    ledger = Ledger(link.cabinet_id, clock, is_simulator=link.is_simulator)
-    forwarder = Forwarder(db, ledger, link.key, link.nats_url, clock)
+async def _forwarding(link: _Link, runtime: ApiRuntime) -> AsyncIterator[object]:
+    ledger = Ledger(link.cabinet_id, runtime.clock, is_simulator=link.is_simulator)
+    forwarder = Forwarder(runtime.db, ledger, link.key, link.nats_url, runtime.clock,
+                          configure=through_engine(runtime.running_engine))  # fmt: skip
     stop = asyncio.Event()
     task = asyncio.create_task(forwarder.run(stop), name="fleet:forwarder")
     try:

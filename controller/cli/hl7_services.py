@@ -15,15 +15,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from controller.domain.clock import Clock
 from controller.integration.hl7 import open_listener
 from controller.integration.hl7.outbound import OutboxRecorder, open_sender, parse_endpoint
 from controller.settings import Settings
-from controller.store.database import Database
 from controller.store.ledger import LedgerObserver
 
 if TYPE_CHECKING:
     from controller.api.app import Service
+    from controller.api.runtime import ApiRuntime
 
 log = logging.getLogger("controller.hl7")
 
@@ -47,8 +46,8 @@ def hl7_interfaces(settings: Settings) -> Hl7Interfaces:
 
 
 @asynccontextmanager
-async def _listening(cabinet_id: str, host: str, port: int, db: Database, clock: Clock) -> AsyncIterator[object]:
-    listener = await open_listener(db, clock, host=host, port=port, facility=cabinet_id)
+async def _listening(cabinet_id: str, host: str, port: int, runtime: ApiRuntime) -> AsyncIterator[object]:
+    listener = await open_listener(runtime.db, runtime.clock, host=host, port=port, facility=cabinet_id)
     log.info("HL7 listener on %s:%d", *listener.address)
     try:
         yield listener
@@ -57,8 +56,8 @@ async def _listening(cabinet_id: str, host: str, port: int, db: Database, clock:
 
 
 @asynccontextmanager
-async def _sending(cabinet_id: str, endpoint: str, db: Database, clock: Clock) -> AsyncIterator[object]:
-    sender = await open_sender(db, clock, cabinet_id=cabinet_id, endpoint=endpoint)
+async def _sending(cabinet_id: str, endpoint: str, runtime: ApiRuntime) -> AsyncIterator[object]:
+    sender = await open_sender(runtime.db, runtime.clock, cabinet_id=cabinet_id, endpoint=endpoint)
     log.info("HL7 outbox sending to %s", endpoint)
     try:
         yield sender

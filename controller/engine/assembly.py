@@ -14,6 +14,7 @@ from controller.engine.cabinet import CabinetEngine
 from controller.engine.context import Devices, EngineContext
 from controller.engine.credentials import CredentialCheck
 from controller.engine.handlers.admin import AdminHandler
+from controller.engine.handlers.central_config import CentralConfigurationHandler
 from controller.engine.handlers.compartments import CompartmentHandler
 from controller.engine.handlers.counts import CountHandler
 from controller.engine.handlers.devices import DeviceHandler
@@ -93,6 +94,7 @@ def assemble(
     FillHandler(ctx, second_counter)
     CompartmentHandler(ctx, engine.refresh)
     AdminHandler(ctx)
+    CentralConfigurationHandler(ctx)
     DeviceHandler(ctx)
     engine.sessions = sessions
     return engine

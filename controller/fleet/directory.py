@@ -1,5 +1,6 @@
 """Publishing the central's versioned documents to the cabinets through key-value buckets: the user directory
-(``adc_users``), the formulary (``adc_formulary``) and each care area's census (``adc_census``).
+(``adc_users``), the formulary (``adc_formulary``), each care area's census (``adc_census``) and each cabinet's
+layout and policy (``adc_cabinets``).
 
 Responsible for: putting each document's latest version under its key whenever the bucket holds an older version
 (or none), so a document a lost link swallowed still arrives, and one someone else put over it (an older one: a
@@ -28,7 +29,7 @@ from controller.domain.directory import DownlinkDocument
 from controller.errors import ControllerError
 from controller.fleet import protocol as p
 from controller.fleet.link import sleep_or_stop
-from controller.store.central import directory, downlink
+from controller.store.central import cabinet_config, directory, downlink
 from controller.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -71,12 +72,24 @@ def _downlink(kind: str, bucket: str) -> Source:
     )
 
 
+def _configuration_payloads(connection: Connection, keys: Collection[str]) -> list[tuple[str, int, bytes]]:
+    found = cabinet_config.documents(connection, keys)
+    return [(key, version, p.encode_downlink(DownlinkDocument(kind, key, version, content)))
+            for key, kind, version, content in found]  # fmt: skip
+
+
 USERS = Source(
     p.USERS_BUCKET, _user_versions, _user_payloads, lambda payload: p.decode_directory_record(payload).version
 )
 FORMULARY = _downlink(FORMULARY_KIND, p.FORMULARY_BUCKET)
 CENSUS = _downlink(CENSUS_KIND, p.CENSUS_BUCKET)
-SOURCES = (USERS, FORMULARY, CENSUS)
+CONFIGURATION = Source(
+    p.CABINETS_BUCKET,
+    cabinet_config.versions,
+    _configuration_payloads,
+    version_of=lambda payload: p.decode_downlink(payload).version,
+)
+SOURCES = (USERS, FORMULARY, CENSUS, CONFIGURATION)
 
 
 class VersionedPublisher:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,8 +26,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.msg import Msg
 from nats.js.kv import KeyValue
 
+from controller.domain.cabinet_config import KINDS, config_key
 from controller.domain.clock import Clock
-from controller.domain.directory import kv_token
+from controller.domain.directory import DownlinkDocument, kv_token
 from controller.errors import ControllerError, VerificationError
 from controller.fleet import link as links
 from controller.fleet import protocol as p
@@ -38,6 +39,10 @@ from controller.store.database import Database
 from controller.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
+
+# The cabinet's engine applies its own layout and policy (they change what its running machines decide): it says
+# ``applied``, ``same`` or ``refused`` (and records why).
+Configure = Callable[[DownlinkDocument], Awaitable[str]]
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class ForwarderStatus:
 class Forwarder:
     def __init__(
         self, db: Database, ledger: Ledger, signing_key: Ed25519PrivateKey, nats_url: str, clock: Clock, *,
-        config: ForwarderConfig | None = None,
+        config: ForwarderConfig | None = None, configure: Configure | None = None,
     ) -> None:  # fmt: skip
         self.db = db
         self.ledger = ledger
@@ -78,6 +83,7 @@ class Forwarder:
         self.nats_url = nats_url
         self.clock = clock
         self.config = config or ForwarderConfig()
+        self.configure = configure
         self.status = ForwarderStatus()
         self._rewind_to: int | None = None
         self._resends = 0  # how often the central asked to publish again: part of the message id after a rewind
@@ -233,17 +239,30 @@ class Forwarder:
     # --- the directory -----------------------------------------------------------------------------------------
 
     async def _watch_downlink(self, link: links.Link, stop: asyncio.Event) -> None:
-        """The users, the formulary and this cabinet's care area's census, each from its bucket."""
+        """The users, the formulary, this cabinet's care area's census and (with an engine to apply them) its own
+        layout and policy, each from its bucket."""
         area = await asyncio.to_thread(downlinks.care_area_of, self.db, self.cabinet_id)
-        watched = [self._watch(link, stop, p.USERS_BUCKET, ">", lambda _key, value: self._apply_user(value)),
-                   self._watch(link, stop, p.FORMULARY_BUCKET, ">", self._apply_downlink)]  # fmt: skip
+        watched = [self._watch(link, stop, p.USERS_BUCKET, ">", self._in_thread(lambda _k, v: self._apply_user(v))),
+                   self._watch(link, stop, p.FORMULARY_BUCKET, ">", self._in_thread(self._apply_downlink))]  # fmt: skip
         if area is not None:
-            watched.append(self._watch(link, stop, p.CENSUS_BUCKET, f"{kv_token(area)}.>", self._apply_downlink))
+            watched.append(self._watch(link, stop, p.CENSUS_BUCKET, f"{kv_token(area)}.>",
+                                       self._in_thread(self._apply_downlink)))  # fmt: skip
+        if self.configure is not None:
+            own = f"{kv_token(self.cabinet_id)}.>"
+            watched.append(self._watch(link, stop, p.CABINETS_BUCKET, own, self._apply_configuration))
         await asyncio.gather(*watched)
 
+    @staticmethod
+    def _in_thread(apply: Callable[[str, bytes], None]) -> Callable[[str, bytes], Awaitable[None]]:
+        async def applying(key: str, payload: bytes) -> None:
+            await asyncio.to_thread(apply, key, payload)
+
+        return applying
+
     async def _watch(
-        self, link: links.Link, stop: asyncio.Event, name: str, keys: str, apply: Callable[[str, bytes], None]
-    ) -> None:
+        self, link: links.Link, stop: asyncio.Event, name: str, keys: str,
+        apply: Callable[[str, bytes], Awaitable[None]],
+    ) -> None:  # fmt: skip
         bucket: KeyValue = await links.bucket(link.js, name, history=5)
         watcher = await (bucket.watchall() if keys == ">" else bucket.watch(keys))
         try:
@@ -256,7 +275,7 @@ class Forwarder:
                     links.raise_if_cancelled()
                 if update is None or not update.value:
                     continue
-                await asyncio.to_thread(apply, update.key, update.value)
+                await apply(update.key, update.value)
         finally:
             await best_effort(asyncio.wait_for(watcher.stop(), 2.0))
 
@@ -275,6 +294,24 @@ class Forwarder:
         if outcome == "applied":
             self.status.downlink_applied += 1
         elif outcome in ("stale", "refused"):
+            self.status.downlink_refused += 1
+
+    async def _apply_configuration(self, key: str, payload: bytes) -> None:
+        assert self.configure is not None
+        try:
+            document = p.decode_downlink(payload)
+            if document.kind not in KINDS or key != config_key(self.cabinet_id, document.kind) or document.key != key:
+                raise VerificationError("fleet.unreadable_message", f"a {document.kind[:40]!r} document for "
+                                        f"{document.key[:80]!r} was put under {key[:80]!r}")  # fmt: skip
+        except ControllerError as exc:
+            log.warning("cabinet %s: configuration refused: %s", self.cabinet_id, exc)
+            await asyncio.to_thread(downlinks.refuse, self.db, self.ledger, exc.code, exc.detail, {"key": key[:200]})
+            self.status.downlink_refused += 1
+            return
+        outcome = await self.configure(document)
+        if outcome == "applied":
+            self.status.downlink_applied += 1
+        elif outcome == "refused":
             self.status.downlink_refused += 1
 
     def _apply_user(self, payload: bytes) -> None:

@@ -37,6 +37,7 @@ HEADS_BUCKET = "adc_heads"
 USERS_BUCKET = "adc_users"
 CENSUS_BUCKET = "adc_census"  # <care area>.<patient>: a care area's patients and their orders
 FORMULARY_BUCKET = "adc_formulary"  # <item>: the hospital's formulary
+CABINETS_BUCKET = "adc_cabinets"  # <cabinet>.layout, <cabinet>.policy: each cabinet's own configuration
 HEARTBEAT_SUBJECTS = "adc.heartbeat.*"
 CENTRAL_QUEUE = "central"
 

@@ -21,12 +21,13 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from controller.domain.cabinet_config import PocketAssignment
 from controller.domain.medication import Medication
 from controller.domain.patients import Order
 from controller.domain.transactions import EventType, LedgerRecord
 from controller.domain.users import User
 from controller.store import engine_state as state
-from controller.store import journal, quarantine_state, removals
+from controller.store import journal, layout, quarantine_state, removals
 from controller.store import repositories as repo
 from controller.store.database import Database
 from controller.store.inventory import InventoryStore, PocketView, StockChange, list_pockets
@@ -239,6 +240,10 @@ class CabinetReader:
                 return dict(details)
         return None
 
+    def downlink_version(self, kind: str, key: str) -> int | None:
+        """The version of the central's document ``kind``/``key`` this cabinet holds (None: none yet)."""
+        return layout.held_version(self._session, kind, key)
+
 
 class CabinetWriter(CabinetReader):
     """One write transaction of one cabinet: ledger entries, stock and working state commit together."""
@@ -346,6 +351,12 @@ class CabinetWriter(CabinetReader):
         row.active = active
         self._session.flush()
         return True
+
+    def assign_pocket(self, assignment: PocketAssignment) -> None:
+        layout.assign(self._session, assignment)
+
+    def hold_downlink_version(self, kind: str, key: str, version: int) -> None:
+        layout.hold_version(self._session, kind, key, version, self._now)
 
 
 class CabinetStore:

@@ -111,6 +111,67 @@ def disable_a_logged_in_nurse(central_url: str, cabinet_url: str, cabinet_dir: P
         time.sleep(0.2)
 
 
+POLICY = """
+[witness]
+actions = ["controlled_waste", "discrepancy_resolution", "controlled_return"]
+"""
+LAYOUT = """
+[[pockets]]
+pocket = "D1-P01"
+item = "ACETAMINOPHEN-325MG-TAB"
+par = 40
+min = 12
+max = 60
+"""
+MOVED_STOCK = """
+[[pockets]]
+pocket = "D1-P02"
+item = "ACETAMINOPHEN-325MG-TAB"
+par = 10
+min = 3
+max = 20
+"""
+
+
+def configure_a_cabinet_from_the_central(central_url: str, cabinet_url: str, tmp_path: Path) -> None:
+    """The pharmacy sets SIM-02's policy and layout at the central: the running cabinet puts them in force (its
+    API shows the central's rules, its pocket the new levels); a layout that would give a stocked pocket another
+    item is refused at the cabinet, and the refusal reaches the central's ledger."""
+    env = {"ADC_CENTRAL_DATABASE_URL": central_url}
+    (tmp_path / "policy.toml").write_text(POLICY)
+    (tmp_path / "layout.toml").write_text(LAYOUT)
+    (tmp_path / "moved.toml").write_text(MOVED_STOCK)
+    typo = adc("central", "policy", "SIM-02", str(tmp_path / "layout.toml"), "--reason", "P&T", env=env)
+    assert typo.returncode != 0 and "fleet.policy_refused" in typo.stderr, typo.stderr  # refused at the central
+    put = adc("central", "policy", "SIM-02", str(tmp_path / "policy.toml"), "--reason", "P&T 2026-12", env=env)
+    assert put.returncode == 0 and "version 1" in put.stdout, put.stderr
+    assert adc("central", "layout", "SIM-02", str(tmp_path / "layout.toml"), env=env).returncode == 0
+    login = httpx.post(f"{cabinet_url}/api/v1/cabinet/session", json={"user_id": "ADMIN1", "pin": "6666"}, timeout=10)
+    assert login.status_code == 200, login.text
+    admin = {"Authorization": f"Bearer {login.json()['data']['token']}"}
+    deadline = time.monotonic() + 30
+    while True:
+        rules = httpx.get(f"{cabinet_url}/api/v1/admin/policies", headers=admin, timeout=10).json()["data"]
+        pockets = httpx.get(f"{cabinet_url}/api/v1/inventory/pockets", headers=admin, timeout=10).json()["data"]
+        d1 = next(p for p in pockets if p["pocket_id"] == "D1-P01")
+        if rules["source"] == "central v1" and (d1["par"], d1["min"]) == (40, 12):
+            break
+        assert time.monotonic() < deadline, f"SIM-02 did not take its configuration: {rules['source']}, {d1}"
+        time.sleep(0.2)
+    assert "controlled_return" in rules["document"]["witness"]["actions"]
+    assert adc("central", "layout", "SIM-02", str(tmp_path / "moved.toml"), env=env).returncode == 0
+    central_db = Database.open(central_url)
+    try:
+        deadline = time.monotonic() + 30
+        while not any('"fleet.layout_pocket_busy"' in body for *_, body in central_chain(central_db, "SIM-02")):
+            assert time.monotonic() < deadline, "the cabinet's refusal of the layout never reached the central"
+            time.sleep(0.2)
+    finally:
+        central_db.dispose()
+    pockets = httpx.get(f"{cabinet_url}/api/v1/inventory/pockets", headers=admin, timeout=10).json()["data"]
+    assert next(p for p in pockets if p["pocket_id"] == "D1-P02")["item_id"] == "ONDANSETRON-2MG-ML-INJ"
+
+
 def test_a_simulated_hospital_runs_whole_cabinets_against_one_central(
     central_db: Database, postgres_schema_url: str, nats: NatsServer, tmp_path: Path
 ) -> None:
@@ -146,6 +207,7 @@ def test_a_simulated_hospital_runs_whole_cabinets_against_one_central(
         assert sum(lot.quantity for lot in d4) == sum(lot.quantity for lot in other) - 1
         assert links == {"SIM-01": "up", "SIM-02": "up"}  # heartbeats from both
 
+        configure_a_cabinet_from_the_central(postgres_schema_url, f"http://127.0.0.1:{base + 2}", tmp_path)
         health = httpx.get(f"http://127.0.0.1:{console_port}/health", timeout=5)
         assert health.status_code == 200
         elapsed = disable_a_logged_in_nurse(postgres_schema_url, cabinet_url, tmp_path / "fleet" / "SIM-01")

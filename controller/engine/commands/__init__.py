@@ -10,6 +10,7 @@ from __future__ import annotations
 from controller.engine.commands.base import Answers, Returns
 from controller.engine.commands.cabinet import (
     AccountFor,
+    ApplyCentralConfiguration,
     ChangeRules,
     CreateUser,
     GetCabinetStatus,
@@ -83,7 +84,7 @@ Command = (
     | RecallLot | ReviewQuarantine | CheckRefrigerator
     | StartFill | SecondCount | CancelFill
     | AccountFor | ServiceCompartment | ReportBoardFaults | RecordRefusal
-    | SetCriticalOverride | ChangeRules | SetOverrideList | CreateUser | SetUserActive
+    | SetCriticalOverride | ChangeRules | ApplyCentralConfiguration | SetOverrideList | CreateUser | SetUserActive
 )  # fmt: skip
 
 Query = (
@@ -105,6 +106,7 @@ Query = (
 __all__ = [
     "AccountFor",
     "Answers",
+    "ApplyCentralConfiguration",
     "BeginWitness",
     "CancelFill",
     "CancelPull",

@@ -162,6 +162,17 @@ class ChangeRules(Returns[ConfigurationChanged]):
 
 
 @dataclass(frozen=True, slots=True)
+class ApplyCentralConfiguration(Returns[ConfigurationChanged]):
+    """The central server's layout or policy for this cabinet (``controller.domain.cabinet_config``), at a version
+    that only grows: applied by the system (nobody need be logged in) only if newer than the one held, and checked
+    as an administrator's change is; a refusal is recorded with its reason."""
+
+    kind: str
+    version: int
+    content: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class SetOverrideList(Returns[ConfigurationChanged]):
     """Replace the list of items removable by override (a rules change of ``[removal] override_items``)."""
 

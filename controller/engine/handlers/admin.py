@@ -15,13 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.domain.rules_document import (
-    CabinetRules,
-    apply_changes,
-    canonical_json,
-    diff_rules,
-    rules_to_document,
-)
+from controller.domain.rules_document import CabinetRules, apply_changes, diff_rules, rules_to_document
 from controller.domain.transactions import EventType, LedgerRecord
 from controller.domain.users import Privilege, User, temporary_expiry
 from controller.engine.commands.cabinet import (
@@ -40,6 +34,7 @@ from controller.engine.commands.cabinet import (
     UserCreated,
     UserList,
 )
+from controller.engine.configuration import RULES_KIND, ledger_value, put_rules_in_force, rules_record
 from controller.engine.context import EngineContext
 from controller.engine.results import CommandResult, seqs
 from controller.engine.workflows import Handler
@@ -47,28 +42,7 @@ from controller.errors import ConfigurationError, SafetyError
 from controller.store.cabinet_store import CabinetWriter
 from controller.store.ledger import SealedEntry
 
-RULES_KIND = "rules"  # details.kind of the configuration.changed entry holding the rules in force
 CRITICAL_OVERRIDE_KIND = "cabinet.critical_override"
-
-
-def rules_record(rules: CabinetRules, *, actor_id: str | None, source: str, reason: str,
-                 changes: list[dict[str, Any]], occurred_at: str) -> LedgerRecord:  # fmt: skip
-    """The entry that puts ``rules`` in force: the whole document (as its canonical JSON text: the ledger holds no
-    floats), its hash, where it came from and what changed."""
-    return LedgerRecord(
-        event_type=EventType.CONFIGURATION_CHANGED,
-        actor_id=actor_id,
-        reason_code="rules_changed" if actor_id else "rules_loaded",
-        note=reason or None,
-        details={
-            "kind": RULES_KIND,
-            "occurred_at": occurred_at,
-            "hash": rules.hash,
-            "source": source,
-            "document": canonical_json(rules_to_document(rules)),
-            "changes": changes,
-        },
-    )
 
 
 class AdminHandler(Handler):
@@ -135,23 +109,16 @@ class AdminHandler(Handler):
         except ConfigurationError as error:
             # The same validation as the policy file's, but a request's mistake, not the server's (422, not 500).
             return CommandResult.refuse("admin.invalid_rules", error.detail, **error.context)
-        changes = [{"section": s, "key": k, "from": _text(old), "to": _text(new)}
+        changes = [{"section": s, "key": k, "from": ledger_value(old), "to": ledger_value(new)}
                    for s, k, old, new in diff_rules(before, after)]  # fmt: skip
         if not changes:
             return CommandResult.done(ConfigurationChanged(RULES_KIND, rules_to_document(after), ()))
         record = rules_record(after, actor_id=user.id, source="administrator", reason=command.reason.strip(),
                               changes=changes, occurred_at=self.ctx.now().isoformat())  # fmt: skip
         sealed = self.ctx.recorder.commit(record)
-        self.apply(after, source="administrator")
+        put_rules_in_force(self.ctx, after, source="administrator")
         return CommandResult.done(ConfigurationChanged(RULES_KIND, {"hash": after.hash, "changes": changes},
                                                        seqs(sealed)))  # fmt: skip
-
-    def apply(self, rules: CabinetRules, *, source: str) -> None:
-        """Every machine decides with the new rules from now on."""
-        ctx = self.ctx
-        ctx.rules.replace(rules.policy, rules.machines, hash=rules.hash, source=source)
-        ctx.session.settings = rules.machines
-        ctx.compartments.settings = rules.machines
 
     async def set_override_list(self, command: SetOverrideList) -> CommandResult[ConfigurationChanged]:
         with self.ctx.store.read() as reader:
@@ -243,15 +210,6 @@ class AdminHandler(Handler):
             live_workflows=tuple(ctx.registry.live_views()),
             unlock_chains=dict(ctx.topology.unlock_chain),
         ))  # fmt: skip
-
-
-def _text(value: Any) -> Any:
-    """A rules value as the ledger can hold it (no floats): numbers with a fraction as text."""
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return [_text(v) for v in value]
-    return value
 
 
 class _UserExistsError(Exception):
