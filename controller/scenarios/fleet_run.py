@@ -30,25 +30,35 @@ import sqlalchemy as sa
 
 from controller.domain.chain import ChainEntry
 from controller.domain.clock import Clock
+from controller.domain.directory import CENSUS, FORMULARY, kv_token
 from controller.domain.transactions import EventType
+from controller.engine.cabinet import CabinetEngine
 from controller.errors import ConfigurationError
 from controller.fleet import nats_server
 from controller.fleet import protocol as p
-from controller.fleet.central_worker import CentralWorker, WorkerConfig
+from controller.fleet.central_service import CentralConfig, CentralService
+from controller.fleet.central_worker import WorkerConfig
+from controller.fleet.configuration import through_engine
 from controller.fleet.forwarder import Forwarder, ForwarderConfig
+from controller.integration.hl7 import MllpListener, open_listener
 from controller.scenarios.expectations import Failure
+from controller.scenarios.hl7_exchange import exchange
 from controller.scenarios.local_steps import LocalSteps
 from controller.scenarios.model import Scenario, Step
 from controller.scenarios.outcome import Outcome
 from controller.scenarios.simulated_cabinet import SimulatedCabinet, open_simulated_cabinet
 from controller.scenarios.values import parse_duration, parse_instant
+from controller.store.central import cabinet_config, directory, downlink
+from controller.store.central import formulary as central_formulary
 from controller.store.central import ledger as central
 from controller.store.central import schema as central_schema
 from controller.store.central import stock as central_stock
 from controller.store.central import tables as t
 from controller.store.database import Database
 from controller.store.fleet_link import entries_after
+from controller.store.formulary_file import load_formulary
 from controller.store.ledger import Ledger
+from controller.store.models import FleetDownlinkVersionRow
 from controller.store.scratch_schema import scratch_schema
 from simulators.link_proxy import LinkProxy
 
@@ -56,6 +66,7 @@ from simulators.link_proxy import LinkProxy
 # anchor of its last entry, and nothing more follows until the cabinet records something else.
 FORWARDER = ForwarderConfig(heartbeat_s=0.5, anchor_interval_s=0.0, poll_s=0.05, publish_timeout_s=1.0)
 WORKER = WorkerConfig(ack_wait_s=5.0, fetch_timeout_s=0.2)
+DOWNLINK_INTERVAL_S = 0.2  # the central's publishers reconcile this often (5 s in service)
 SYNC_POLL_S = 0.1
 
 
@@ -76,10 +87,13 @@ class FleetCabinet:
 
 
 class Fleet:
-    def __init__(self, scenario: Scenario, central_db: Database, cabinets: dict[str, FleetCabinet]) -> None:
+    def __init__(
+        self, scenario: Scenario, central_db: Database, cabinets: dict[str, FleetCabinet], feed: MllpListener
+    ) -> None:
         self.scenario = scenario
         self.central_db = central_db
         self.cabinets = cabinets
+        self.feed = feed  # the central's HL7 listener: the hospital's one feed
         self.first = scenario.fleet[0]
 
     @property
@@ -102,7 +116,27 @@ class Fleet:
             return await self._sync(parse_duration(step.value))
         if step.action == "advance":
             return await self._advance(step.value)
+        if step.action == "hl7" and step.cabinet is None:
+            return await self._central_hl7(str(step.value))
         return await self.cabinet_of(step).steps.perform(step)
+
+    async def _central_hl7(self, message: str) -> Outcome:
+        """To the central's feed (a step naming a cabinet goes to that cabinet's own listener instead); the
+        downlink documents are brought up to what it wrote at once, so a ``sync`` waits for the cabinets to hold
+        them."""
+        answer = await exchange(self.feed.address, message)
+        await asyncio.to_thread(self._reconcile_downlink)
+        data = {"ack": answer.code, "error": answer.error, "to": "central"}
+        if answer.code == "AA":
+            return Outcome(True, data=data, commands=("hl7",))
+        return Outcome(False, code=answer.error or "hl7.unparseable", detail=f"ACK {answer.code}: {answer.text!r}",
+                       data=data, commands=("hl7",))  # fmt: skip
+
+    def _reconcile_downlink(self) -> None:
+        now = self.clock.now()
+        with self.central_db.writer.begin() as connection:
+            for kind in (FORMULARY, CENSUS):
+                downlink.reconcile(connection, kind, now)
 
     async def _advance(self, value: Any) -> Outcome:
         now = self.clock.now()
@@ -138,10 +172,29 @@ class Fleet:
         return self._chains(cabinet_id)[0]
 
     def settled(self, cabinet_id: str) -> bool:
-        """The central holds the whole chain and it ends with the anchor of the central's head: no entry of the
-        link itself is still on its way."""
+        """The central holds the whole chain and it ends with the anchor of the central's head (no entry of the
+        link itself is still on its way), and the cabinet holds every downlink document the central has for it."""
         whole, last = self._chains(cabinet_id)
-        return whole and last is not None and json.loads(last.body).get("event_type") == EventType.FLEET_ANCHORED
+        anchored = last is not None and json.loads(last.body).get("event_type") == EventType.FLEET_ANCHORED
+        return whole and anchored and not self.downlink_behind(cabinet_id)
+
+    def downlink_behind(self, cabinet_id: str) -> list[str]:
+        """The (kind, key) documents the central holds a newer version of than the cabinet: its users, the
+        formulary, its care area's census, its own layout and policy."""
+        member = self.cabinets[cabinet_id].cabinet
+        area = kv_token(str(member.scenario.cabinet["care_area"]["id"])) + "."
+        with self.central_db.reader.connect() as connection:
+            wanted = {("user", user): v for user, v in directory.versions(connection).items()}
+            wanted |= {(FORMULARY, key): v for key, v in downlink.versions(connection, FORMULARY).items()}
+            wanted |= {(CENSUS, key): v for key, v in downlink.versions(connection, CENSUS).items()
+                       if key.startswith(area)}  # fmt: skip
+            for key, version in cabinet_config.versions(connection).items():
+                owner, _, kind = key.rpartition(".")
+                if owner == kv_token(cabinet_id):
+                    wanted[(kind, cabinet_id)] = version
+        with member.db.read() as session:
+            held = {(r.kind, r.key): r.version for r in session.query(FleetDownlinkVersionRow)}
+        return sorted(f"{kind} {key}" for (kind, key), version in wanted.items() if held.get((kind, key), 0) < version)
 
     def _chains(self, cabinet_id: str) -> tuple[bool, ChainEntry | None]:
         local = entries_after(self.cabinets[cabinet_id].cabinet.db, cabinet_id, 0, limit=10**9)
@@ -223,6 +276,8 @@ async def open_fleet(scenario: Scenario, workdir: Path, target: FleetTarget) -> 
         await asyncio.to_thread(nats.start)
         stack.callback(nats.stop)
         central_db = await stack.enter_async_context(_central_schema(target.central_url))
+        with central_db.write() as session:  # the items the cabinets are seeded with, as `adc central init` loads
+            central_formulary.add_missing(session, load_formulary())
         cabinets: dict[str, FleetCabinet] = {}
         for cabinet_id in scenario.fleet:
             member = _member_scenario(scenario, cabinet_id)
@@ -231,15 +286,18 @@ async def open_fleet(scenario: Scenario, workdir: Path, target: FleetTarget) -> 
             cabinets[cabinet_id] = await _join(stack, central_db, cabinet, nats.port)
         clock: Clock = cabinets[scenario.fleet[0]].cabinet.clock.engine
         stop = asyncio.Event()
-        worker = CentralWorker(central_db, nats.url, clock, name="scenario-central", config=WORKER)
-        running = asyncio.create_task(worker.run(stop))
+        config = CentralConfig(directory_interval_s=DOWNLINK_INTERVAL_S, worker=WORKER)
+        service = CentralService(central_db, nats.url, clock, name="scenario-central", config=config)
+        running = asyncio.create_task(service.run(stop))
 
-        async def stop_worker() -> None:
+        async def stop_central() -> None:
             stop.set()
             await asyncio.wait_for(running, 15)
 
-        stack.push_async_callback(stop_worker)
-        yield Fleet(scenario, central_db, cabinets)
+        stack.push_async_callback(stop_central)
+        feed = await open_listener(central_db, clock, facility="CENTRAL")
+        stack.push_async_callback(feed.close)
+        yield Fleet(scenario, central_db, cabinets, feed)
 
 
 async def _join(stack: AsyncExitStack, central_db: Database, cabinet: SimulatedCabinet, nats_port: int) -> FleetCabinet:
@@ -255,7 +313,12 @@ async def _join(stack: AsyncExitStack, central_db: Database, cabinet: SimulatedC
     await link.start()
     stack.push_async_callback(link.close)
     ledger = Ledger(cabinet_id, cabinet.clock.engine, is_simulator=True)
-    forwarder = Forwarder(cabinet.db, ledger, key, link.url, cabinet.clock.engine, config=FORWARDER)
+
+    async def engine() -> CabinetEngine:
+        return cabinet.engine  # restarted by a scenario's restart step: always the one running now
+
+    forwarder = Forwarder(cabinet.db, ledger, key, link.url, cabinet.clock.engine, config=FORWARDER,
+                          configure=through_engine(engine))  # fmt: skip
     stop = asyncio.Event()
     task = asyncio.create_task(forwarder.run(stop))
 

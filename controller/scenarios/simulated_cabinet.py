@@ -49,9 +49,9 @@ from controller.hardware.pill_counter.driver import PillCounterDriver
 from controller.hardware.poller import PollFailure, PollSuccess
 from controller.hardware.scanner.driver import ScannerDriver
 from controller.integration.hl7 import MllpListener, open_listener
-from controller.integration.hl7.mllp import frame
 from controller.integration.hl7.outbound import OutboxRecorder
 from controller.scenarios.cabinet_doc import CabinetIndex, board_layout
+from controller.scenarios.hl7_exchange import Hl7Answer, exchange
 from controller.scenarios.model import Scenario
 from controller.scenarios.virtual_clock import MotorClock, VirtualClock
 from controller.store import schema
@@ -137,13 +137,6 @@ class ControlLink:
         self._writer.close()
         with contextlib.suppress(ConnectionError):
             await self._writer.wait_closed()
-
-
-@dataclass(frozen=True, slots=True)
-class Hl7Answer:
-    code: str  # MSA-1: AA, AE or AR
-    error: str | None  # ERR-5.1, the catalogue code of a refusal
-    text: str
 
 
 @dataclass
@@ -237,26 +230,7 @@ class SimulatedCabinet:
         """One message over MLLP to the cabinet's listener (the same code as ``adc hl7 listen``)."""
         if self._hl7 is None:
             self._hl7 = await open_listener(self.db, self.clock.engine, facility=self.scenario.cabinet_id)
-        payload = "\r".join(line for line in message.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line)
-        reader, writer = await asyncio.open_connection(*self._hl7.address)
-        try:
-            writer.write(frame(payload.encode("utf-8")))
-            await writer.drain()
-            async with asyncio.timeout(10.0):
-                block = await reader.readuntil(b"\x1c\r")
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-        text = block.strip(b"\x0b\x1c\r").decode("utf-8")
-        code, error = "", None
-        for segment in text.split("\r"):
-            fields = segment.split("|")
-            if fields[0] == "MSA" and len(fields) > 1:
-                code = fields[1]
-            elif fields[0] == "ERR" and len(fields) > 5 and fields[5]:
-                error = fields[5].split("^")[0]
-        return Hl7Answer(code, error, text)
+        return await exchange(self._hl7.address, message)
 
     # --- what expectations read -------------------------------------------------------------------------------
 
