@@ -27,7 +27,7 @@ from controller.engine.commands.session import GetSession, KeepAlive
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    kind: Literal["cabinet", "client"]
+    kind: Literal["cabinet", "client", "console"]  # console: signed in to the central's console
     id: str  # user id or client id
     privileges: frozenset[Privilege]
     scopes: frozenset[str]

@@ -7,6 +7,10 @@ pharmacists and administrators, as the ledger, Location and Device for any user;
 ``/fhir/metadata`` is open: the CapabilityStatement carries no patient data and is how a client discovers the
 server. Answers are ``application/fhir+json``; FHIR refusals are OperationOutcomes (access refusals stay
 problem+json, as everywhere). Store work runs off the event loop.
+
+The routes are built over a ``FhirHost``: the cabinet's (its store, its session and client tokens, its own dose
+records) here, the central server's (the hospital's store, console sign-ins and its clients, every cabinet's dose
+records) in ``controller.api.central.fhir``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -27,10 +32,9 @@ from controller.api.fhir.search import Query, read_query, searchset
 from controller.api.problems import PROBLEM_MEDIA_TYPE
 from controller.api.routing import PROBLEMS, engine_of
 from controller.domain.users import Privilege
+from controller.store.database import Database
 from controller.store.queries import Session
 from controller.store.queries.orders import order_fields
-
-router = APIRouter(prefix="/fhir", tags=["fhir"])
 
 _RESOURCE = {"content": {FHIR_MEDIA_TYPE: {"schema": {"type": "object", "description": "a FHIR R4 resource"}}}}
 _PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -46,14 +50,39 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 } | {200: {"description": "the resource, or a searchset Bundle", **_RESOURCE}}
 WRITE_RESPONSES = {**RESPONSES, 201: {"description": "created: the order as stored", **_RESOURCE}}
 
-READ_PATIENTS = Depends(Access(Privilege.REMOVE, scope="fhir:read"))
-READ_FORMULARY = Depends(Access(Privilege.REMOVE, Privilege.RESTOCK, Privilege.REVIEW, scope="fhir:read"))
-READ_DISPENSES = Depends(Access(Privilege.REVIEW, Privilege.ADMINISTER, scope="fhir:read"))
-READ_LAYOUT = Depends(Access(scope="fhir:read"))
-WRITE_ORDERS = Depends(Access(Privilege.REVIEW, scope="orders:write"))
-
 Search = Callable[[Session, Query], tuple[int, list[dict[str, Any]]]]
 Read = Callable[[Session, str], dict[str, Any] | None]
+Rule = Callable[..., Any]  # a FastAPI dependency: who may call (privileges for people, a scope for integrators)
+
+
+@dataclass(frozen=True)
+class FhirHost:
+    """Where the FHIR routes read and write, and who may call them."""
+
+    db: Callable[[Request], Database]  # the store to use (raises 503 while it is not ready)
+    access: Callable[..., Rule]  # (*privileges, scope=...) -> the rule
+    search_dispenses: Callable[[Request], Search]
+    read_dispense: Callable[[Request], Read]
+    locations: Callable[[Session], list[dict[str, Any]]]
+    devices: Callable[[Session], list[dict[str, Any]]]
+
+
+def _cabinet_db(request: Request) -> Database:
+    engine_of(request)  # 503 until the cabinet is ready
+    return runtime_of(request).db
+
+
+def _cabinet_dispenses(request: Request) -> Search:
+    cabinet_id = runtime_of(request).cabinet_id
+    return lambda session, query: dispenses.search_dispenses(session, cabinet_id, query)
+
+
+def _cabinet_dispense(request: Request) -> Read:
+    cabinet_id = runtime_of(request).cabinet_id
+    return lambda session, requested: dispenses.read_dispense(session, cabinet_id, requested)
+
+
+CABINET = FhirHost(_cabinet_db, Access, _cabinet_dispenses, _cabinet_dispense, places.locations, places.devices)
 
 
 def _search_doc(resource_type: str) -> dict[str, Any]:
@@ -77,9 +106,8 @@ async def _answer(work: Callable[[], FhirResponse]) -> FhirResponse:
         return outcome_response(error)
 
 
-async def _search(request: Request, resource_type: str, search: Search) -> FhirResponse:
-    engine_of(request)  # 503 until the cabinet is ready
-    db = runtime_of(request).db
+async def _search(host: FhirHost, request: Request, resource_type: str, search: Search) -> FhirResponse:
+    db = host.db(request)
     params = dict(request.query_params)
 
     def work() -> FhirResponse:
@@ -91,9 +119,8 @@ async def _search(request: Request, resource_type: str, search: Search) -> FhirR
     return await _answer(work)
 
 
-async def _read(request: Request, resource_type: str, requested: str, read: Read) -> FhirResponse:
-    engine_of(request)  # 503 until the cabinet is ready
-    db = runtime_of(request).db
+async def _read(host: FhirHost, request: Request, resource_type: str, requested: str, read: Read) -> FhirResponse:
+    db = host.db(request)
 
     def work() -> FhirResponse:
         _check_id(requested)
@@ -113,123 +140,7 @@ def _check_id(requested: str) -> None:
         )
 
 
-# --- metadata -----------------------------------------------------------------------------------------------------
-
-
-@router.get("/metadata", summary="CapabilityStatement", response_class=FhirResponse, responses={200: _RESOURCE})
-async def metadata(request: Request) -> FhirResponse:
-    return FhirResponse(render(capability.capability_statement(base_url(request))))
-
-
-# --- Patient ------------------------------------------------------------------------------------------------------
-
-
-@router.get("/Patient", summary="Search Patient", response_class=FhirResponse, responses=RESPONSES,
-            dependencies=[READ_PATIENTS], openapi_extra=_search_doc("Patient"))  # fmt: skip
-async def search_patient(request: Request) -> FhirResponse:
-    return await _search(request, "Patient", clinical.search_patients)
-
-
-@router.get("/Patient/{resource_id}", summary="Read Patient", response_class=FhirResponse, responses=RESPONSES,
-            dependencies=[READ_PATIENTS])  # fmt: skip
-async def read_patient(request: Request, resource_id: str) -> FhirResponse:
-    def read(session: Session, requested: str) -> dict[str, Any] | None:
-        row = clinical.find_patient(session, requested)
-        return clinical.patient_resource(row) if row is not None else None
-
-    return await _read(request, "Patient", resource_id, read)
-
-
-# --- Medication ---------------------------------------------------------------------------------------------------
-
-
-@router.get("/Medication", summary="Search Medication (the formulary)", response_class=FhirResponse,
-            responses=RESPONSES, dependencies=[READ_FORMULARY], openapi_extra=_search_doc("Medication"))  # fmt: skip
-async def search_medication(request: Request) -> FhirResponse:
-    return await _search(request, "Medication", clinical.search_medications)
-
-
-@router.get("/Medication/{resource_id}", summary="Read Medication", response_class=FhirResponse,
-            responses=RESPONSES, dependencies=[READ_FORMULARY])  # fmt: skip
-async def read_medication(request: Request, resource_id: str) -> FhirResponse:
-    def read(session: Session, requested: str) -> dict[str, Any] | None:
-        row = clinical.find_medication(session, requested)
-        return clinical.medication_resource(row) if row is not None else None
-
-    return await _read(request, "Medication", resource_id, read)
-
-
-# --- MedicationRequest --------------------------------------------------------------------------------------------
-
-
-@router.get("/MedicationRequest", summary="Search MedicationRequest (orders)", response_class=FhirResponse,
-            responses=RESPONSES, dependencies=[READ_PATIENTS],
-            openapi_extra=_search_doc("MedicationRequest"))  # fmt: skip
-async def search_request(request: Request) -> FhirResponse:
-    return await _search(request, "MedicationRequest", clinical.search_requests)
-
-
-@router.get("/MedicationRequest/{resource_id}", summary="Read MedicationRequest", response_class=FhirResponse,
-            responses=RESPONSES, dependencies=[READ_PATIENTS])  # fmt: skip
-async def read_request(request: Request, resource_id: str) -> FhirResponse:
-    def read(session: Session, requested: str) -> dict[str, Any] | None:
-        row = clinical.find_order(session, requested)
-        return clinical.request_resource(row) if row is not None else None
-
-    return await _read(request, "MedicationRequest", resource_id, read)
-
-
 _BODY = {"requestBody": {"required": True, "content": {FHIR_MEDIA_TYPE: {"schema": {"type": "object"}}}}}
-
-
-@router.post("/MedicationRequest", summary="Create MedicationRequest (an order)", status_code=201,
-             response_class=FhirResponse, responses=WRITE_RESPONSES, dependencies=[WRITE_ORDERS],
-             openapi_extra=_BODY)  # fmt: skip
-async def create_request(request: Request) -> FhirResponse:
-    engine_of(request)  # 503 until the cabinet is ready
-    db = runtime_of(request).db
-    body = await request.body()
-
-    def work() -> FhirResponse:
-        parsed = order_feed.parse_request(body)
-        with db.write() as session:
-            values = order_feed.order_values(session, parsed)
-            row = order_feed.create(session, f"FHIR-{uuid.uuid4().hex[:16].upper()}", values)
-            stored = render(clinical.request_resource(row))
-        return _written(request, stored, created=True)
-
-    return await _answer(work)
-
-
-@router.put("/MedicationRequest/{resource_id}", summary="Update (or create) MedicationRequest",
-            response_class=FhirResponse, responses=WRITE_RESPONSES, dependencies=[WRITE_ORDERS],
-            openapi_extra=_BODY)  # fmt: skip
-async def update_request(request: Request, resource_id: str) -> FhirResponse:
-    engine_of(request)  # 503 until the cabinet is ready
-    db = runtime_of(request).db
-    body = await request.body()
-
-    def work() -> FhirResponse:
-        _check_id(resource_id)
-        if resource_id.startswith(HASHED_PREFIX):
-            raise FhirError("fhir.invalid_id", f"ids starting {HASHED_PREFIX} are the server's own", issue="value")
-        parsed = order_feed.parse_request(body)
-        if parsed.id is not None and parsed.id != resource_id:
-            raise FhirError(
-                "fhir.id_mismatch", f"the body's id {parsed.id!r} is not the URL's {resource_id!r}", issue="invalid",
-                expression=["MedicationRequest.id"],
-            )  # fmt: skip
-        with db.write() as session:
-            values = order_feed.order_values(session, parsed)
-            existing = order_fields(session, resource_id)
-            if existing is None:
-                row = order_feed.create(session, resource_id, values)
-            else:
-                row = order_feed.update(session, resource_id, existing, values)
-            stored = render(clinical.request_resource(row))
-        return _written(request, stored, created=existing is None)
-
-    return await _answer(work)
 
 
 def _written(request: Request, resource: dict[str, Any], *, created: bool) -> FhirResponse:
@@ -237,57 +148,256 @@ def _written(request: Request, resource: dict[str, Any], *, created: bool) -> Fh
     return FhirResponse(resource, status_code=201 if created else 200, headers={"Location": location})
 
 
-# --- MedicationDispense -------------------------------------------------------------------------------------------
+def build_router(host: FhirHost) -> APIRouter:
+    """The ``/fhir`` routes over ``host``."""
+    router = APIRouter(prefix="/fhir", tags=["fhir"])
+    _clinical_routes(router, host)
+    _order_routes(router, host)
+    _record_routes(router, host)
+    return router
 
 
-@router.get("/MedicationDispense", summary="Search MedicationDispense (dose records)", response_class=FhirResponse,
-            responses=RESPONSES, dependencies=[READ_DISPENSES],
-            openapi_extra=_search_doc("MedicationDispense"))  # fmt: skip
-async def search_dispense(request: Request) -> FhirResponse:
-    cabinet_id = runtime_of(request).cabinet_id
-    return await _search(
-        request, "MedicationDispense", lambda session, query: dispenses.search_dispenses(session, cabinet_id, query)
+def _clinical_routes(router: APIRouter, host: FhirHost) -> None:
+    read_patients = Depends(host.access(Privilege.REMOVE, scope="fhir:read"))
+    read_formulary = Depends(host.access(Privilege.REMOVE, Privilege.RESTOCK, Privilege.REVIEW, scope="fhir:read"))
+
+    # --- metadata -----------------------------------------------------------------------------------------------------
+
+    @router.get("/metadata", summary="CapabilityStatement", response_class=FhirResponse, responses={200: _RESOURCE})
+    async def metadata(request: Request) -> FhirResponse:
+        return FhirResponse(render(capability.capability_statement(base_url(request))))
+
+    # --- Patient ------------------------------------------------------------------------------------------------------
+
+    @router.get(
+        "/Patient",
+        summary="Search Patient",
+        response_class=FhirResponse,
+        responses=RESPONSES,
+        dependencies=[read_patients],
+        openapi_extra=_search_doc("Patient"),
     )
+    async def search_patient(request: Request) -> FhirResponse:
+        return await _search(host, request, "Patient", clinical.search_patients)
 
-
-@router.get("/MedicationDispense/{resource_id}", summary="Read MedicationDispense", response_class=FhirResponse,
-            responses=RESPONSES, dependencies=[READ_DISPENSES])  # fmt: skip
-async def read_dispense(request: Request, resource_id: str) -> FhirResponse:
-    cabinet_id = runtime_of(request).cabinet_id
-    return await _read(
-        request,
-        "MedicationDispense",
-        resource_id,
-        lambda session, requested: dispenses.read_dispense(session, cabinet_id, requested),
+    @router.get(
+        "/Patient/{resource_id}",
+        summary="Read Patient",
+        response_class=FhirResponse,
+        responses=RESPONSES,
+        dependencies=[read_patients],
     )
+    async def read_patient(request: Request, resource_id: str) -> FhirResponse:
+        def read(session: Session, requested: str) -> dict[str, Any] | None:
+            row = clinical.find_patient(session, requested)
+            return clinical.patient_resource(row) if row is not None else None
 
+        return await _read(host, request, "Patient", resource_id, read)
 
-# --- Location and Device ------------------------------------------------------------------------------------------
+    # --- Medication ---------------------------------------------------------------------------------------------------
 
-
-@router.get("/Location", summary="Search Location (care areas, cabinets)", response_class=FhirResponse,
-            responses=RESPONSES, dependencies=[READ_LAYOUT], openapi_extra=_search_doc("Location"))  # fmt: skip
-async def search_location(request: Request) -> FhirResponse:
-    return await _search(request, "Location", lambda session, query: places.search(places.locations(session), query))
-
-
-@router.get("/Location/{resource_id}", summary="Read Location", response_class=FhirResponse, responses=RESPONSES,
-            dependencies=[READ_LAYOUT])  # fmt: skip
-async def read_location(request: Request, resource_id: str) -> FhirResponse:
-    return await _read(
-        request, "Location", resource_id, lambda session, requested: places.read(places.locations(session), requested)
+    @router.get(
+        "/Medication",
+        summary="Search Medication (the formulary)",
+        response_class=FhirResponse,
+        responses=RESPONSES,
+        dependencies=[read_formulary],
+        openapi_extra=_search_doc("Medication"),
     )
+    async def search_medication(request: Request) -> FhirResponse:
+        return await _search(host, request, "Medication", clinical.search_medications)
 
-
-@router.get("/Device", summary="Search Device (cabinets, drawers)", response_class=FhirResponse, responses=RESPONSES,
-            dependencies=[READ_LAYOUT], openapi_extra=_search_doc("Device"))  # fmt: skip
-async def search_device(request: Request) -> FhirResponse:
-    return await _search(request, "Device", lambda session, query: places.search(places.devices(session), query))
-
-
-@router.get("/Device/{resource_id}", summary="Read Device", response_class=FhirResponse, responses=RESPONSES,
-            dependencies=[READ_LAYOUT])  # fmt: skip
-async def read_device(request: Request, resource_id: str) -> FhirResponse:
-    return await _read(
-        request, "Device", resource_id, lambda session, requested: places.read(places.devices(session), requested)
+    @router.get(
+        "/Medication/{resource_id}",
+        summary="Read Medication",
+        response_class=FhirResponse,
+        responses=RESPONSES,
+        dependencies=[read_formulary],
     )
+    async def read_medication(request: Request, resource_id: str) -> FhirResponse:
+        def read(session: Session, requested: str) -> dict[str, Any] | None:
+            row = clinical.find_medication(session, requested)
+            return clinical.medication_resource(row) if row is not None else None
+
+        return await _read(host, request, "Medication", resource_id, read)
+
+    # --- MedicationRequest --------------------------------------------------------------------------------------------
+
+    @router.get(
+        "/MedicationRequest",
+        summary="Search MedicationRequest (orders)",
+        response_class=FhirResponse,
+        responses=RESPONSES,
+        dependencies=[read_patients],
+        openapi_extra=_search_doc("MedicationRequest"),
+    )
+    async def search_request(request: Request) -> FhirResponse:
+        return await _search(host, request, "MedicationRequest", clinical.search_requests)
+
+    @router.get(
+        "/MedicationRequest/{resource_id}",
+        summary="Read MedicationRequest",
+        response_class=FhirResponse,
+        responses=RESPONSES,
+        dependencies=[read_patients],
+    )
+    async def read_request(request: Request, resource_id: str) -> FhirResponse:
+        def read(session: Session, requested: str) -> dict[str, Any] | None:
+            row = clinical.find_order(session, requested)
+            return clinical.request_resource(row) if row is not None else None
+
+        return await _read(host, request, "MedicationRequest", resource_id, read)
+
+
+def _order_routes(router: APIRouter, host: FhirHost) -> None:
+    write_orders = Depends(host.access(Privilege.REVIEW, scope="orders:write"))
+
+    @router.post(
+        "/MedicationRequest",
+        summary="Create MedicationRequest (an order)",
+        status_code=201,
+        response_class=FhirResponse,
+        responses=WRITE_RESPONSES,
+        dependencies=[write_orders],
+        openapi_extra=_BODY,
+    )
+    async def create_request(request: Request) -> FhirResponse:
+        db = host.db(request)
+        body = await request.body()
+
+        def work() -> FhirResponse:
+            parsed = order_feed.parse_request(body)
+            with db.write() as session:
+                values = order_feed.order_values(session, parsed)
+                row = order_feed.create(session, f"FHIR-{uuid.uuid4().hex[:16].upper()}", values)
+                stored = render(clinical.request_resource(row))
+            return _written(request, stored, created=True)
+
+        return await _answer(work)
+
+    @router.put(
+        "/MedicationRequest/{resource_id}",
+        summary="Update (or create) MedicationRequest",
+        response_class=FhirResponse,
+        responses=WRITE_RESPONSES,
+        dependencies=[write_orders],
+        openapi_extra=_BODY,
+    )
+    async def update_request(request: Request, resource_id: str) -> FhirResponse:
+        db = host.db(request)
+        body = await request.body()
+
+        def work() -> FhirResponse:
+            _check_id(resource_id)
+            if resource_id.startswith(HASHED_PREFIX):
+                raise FhirError("fhir.invalid_id", f"ids starting {HASHED_PREFIX} are the server's own", issue="value")
+            parsed = order_feed.parse_request(body)
+            if parsed.id is not None and parsed.id != resource_id:
+                raise FhirError(
+                    "fhir.id_mismatch",
+                    f"the body's id {parsed.id!r} is not the URL's {resource_id!r}",
+                    issue="invalid",
+                    expression=["MedicationRequest.id"],
+                )
+            with db.write() as session:
+                values = order_feed.order_values(session, parsed)
+                existing = order_fields(session, resource_id)
+                if existing is None:
+                    row = order_feed.create(session, resource_id, values)
+                else:
+                    row = order_feed.update(session, resource_id, existing, values)
+                stored = render(clinical.request_resource(row))
+            return _written(request, stored, created=existing is None)
+
+        return await _answer(work)
+
+
+def _record_routes(router: APIRouter, host: FhirHost) -> None:
+    read_dispenses = Depends(host.access(Privilege.REVIEW, Privilege.ADMINISTER, scope="fhir:read"))
+    read_layout = Depends(host.access(scope="fhir:read"))
+
+    # --- MedicationDispense -------------------------------------------------------------------------------------------
+
+    @router.get(
+        "/MedicationDispense",
+        summary="Search MedicationDispense (dose records)",
+        response_class=FhirResponse,
+        responses=RESPONSES,
+        dependencies=[read_dispenses],
+        openapi_extra=_search_doc("MedicationDispense"),
+    )
+    async def search_dispense(request: Request) -> FhirResponse:
+        return await _search(host, request, "MedicationDispense", host.search_dispenses(request))
+
+    @router.get(
+        "/MedicationDispense/{resource_id}",
+        summary="Read MedicationDispense",
+        response_class=FhirResponse,
+        responses=RESPONSES,
+        dependencies=[read_dispenses],
+    )
+    async def read_dispense(request: Request, resource_id: str) -> FhirResponse:
+        return await _read(host, request, "MedicationDispense", resource_id, host.read_dispense(request))
+
+    # --- Location and Device ------------------------------------------------------------------------------------------
+
+    @router.get(
+        "/Location",
+        summary="Search Location (care areas, cabinets)",
+        response_class=FhirResponse,
+        responses=RESPONSES,
+        dependencies=[read_layout],
+        openapi_extra=_search_doc("Location"),
+    )
+    async def search_location(request: Request) -> FhirResponse:
+        return await _search(
+            host, request, "Location", lambda session, query: places.search(host.locations(session), query)
+        )
+
+    @router.get(
+        "/Location/{resource_id}",
+        summary="Read Location",
+        response_class=FhirResponse,
+        responses=RESPONSES,
+        dependencies=[read_layout],
+    )
+    async def read_location(request: Request, resource_id: str) -> FhirResponse:
+        return await _read(
+            host,
+            request,
+            "Location",
+            resource_id,
+            lambda session, requested: places.read(host.locations(session), requested),
+        )
+
+    @router.get(
+        "/Device",
+        summary="Search Device (cabinets, drawers)",
+        response_class=FhirResponse,
+        responses=RESPONSES,
+        dependencies=[read_layout],
+        openapi_extra=_search_doc("Device"),
+    )
+    async def search_device(request: Request) -> FhirResponse:
+        return await _search(
+            host, request, "Device", lambda session, query: places.search(host.devices(session), query)
+        )
+
+    @router.get(
+        "/Device/{resource_id}",
+        summary="Read Device",
+        response_class=FhirResponse,
+        responses=RESPONSES,
+        dependencies=[read_layout],
+    )
+    async def read_device(request: Request, resource_id: str) -> FhirResponse:
+        return await _read(
+            host,
+            request,
+            "Device",
+            resource_id,
+            lambda session, requested: places.read(host.devices(session), requested),
+        )
+
+
+router = build_router(CABINET)

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import binascii
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -16,8 +17,11 @@ from pydantic import BaseModel
 
 from controller.api.access import runtime_of
 from controller.api.api_clients import stored_client
+from controller.api.client_tokens import ClientTokens
 from controller.api.problems import ApiError
 from controller.api.routing import PROBLEMS
+from controller.domain.credentials import CredentialHasher
+from controller.store.database import Database
 
 router = APIRouter(tags=["oauth"])
 
@@ -46,35 +50,61 @@ async def token(
     scope: Annotated[str | None, Form(max_length=1000)] = None,
 ) -> JSONResponse:
     runtime = runtime_of(request)
-    if grant_type != "client_credentials":
-        raise ApiError("auth.grant_unsupported", f"grant_type {grant_type[:40]!r} is not supported")
-    basic = _basic(request.headers.get("authorization", ""))
-    if basic is not None:
-        client_id, client_secret = basic
-    if not client_id or not client_secret:
-        raise ApiError("auth.client_invalid", "send the client id and secret (HTTP Basic or form fields)")
-    stored = stored_client(runtime.db, client_id)
-    if runtime.dummy_client_hash is None:
-        runtime.dummy_client_hash = await asyncio.to_thread(runtime.hasher.hash_secret, uuid.uuid4().hex)
-    secret_hash = stored[0] if stored is not None else runtime.dummy_client_hash  # same cost either way
-    verified = await asyncio.to_thread(runtime.hasher.verify, secret_hash, client_secret)
-    if stored is None or not verified:
-        await runtime.record_refusal("auth.client_invalid", route="/oauth/token", method="POST", actor_id=None)
-        raise ApiError("auth.client_invalid", "unknown client or wrong secret", headers={"WWW-Authenticate": "Basic"})
-    granted = stored[1]
-    asked = frozenset(scope.split()) if scope else granted
-    if not asked <= granted:
-        raise ApiError("auth.scope_missing", f"client {client_id} may not have {', '.join(sorted(asked - granted))}")
-    access_token = runtime.client_tokens.issue(client_id, asked)
-    return JSONResponse(
-        {
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": runtime.client_tokens.lifetime_s,
-            "scope": " ".join(sorted(asked)),
-        },
-        headers={"Cache-Control": "no-store"},
-    )
+    grant = ClientGrant(runtime.db, runtime.hasher, runtime.client_tokens)
+    grant.dummy_hash = runtime.dummy_client_hash
+
+    async def refused(code: str) -> None:
+        await runtime.record_refusal(code, route="/oauth/token", method="POST", actor_id=None)
+
+    try:
+        return await grant.answer(request, grant_type, client_id, client_secret, scope, on_refusal=refused)
+    finally:
+        runtime.dummy_client_hash = grant.dummy_hash
+
+
+class ClientGrant:
+    """The client credentials grant over a store's clients (a cabinet's, or the central's)."""
+
+    def __init__(self, db: Database, hasher: CredentialHasher, tokens: ClientTokens) -> None:
+        self.db = db
+        self.hasher = hasher
+        self.tokens = tokens
+        self.dummy_hash: str | None = None  # checked against for an unknown client: the same cost either way
+
+    async def answer(
+        self, request: Request, grant_type: str, client_id: str | None, client_secret: str | None,
+        scope: str | None, *, on_refusal: Callable[[str], Awaitable[None]],
+    ) -> JSONResponse:  # fmt: skip
+        if grant_type != "client_credentials":
+            raise ApiError("auth.grant_unsupported", f"grant_type {grant_type[:40]!r} is not supported")
+        basic = _basic(request.headers.get("authorization", ""))
+        if basic is not None:
+            client_id, client_secret = basic
+        if not client_id or not client_secret:
+            raise ApiError("auth.client_invalid", "send the client id and secret (HTTP Basic or form fields)")
+        stored = await asyncio.to_thread(stored_client, self.db, client_id)
+        if self.dummy_hash is None:
+            self.dummy_hash = await asyncio.to_thread(self.hasher.hash_secret, uuid.uuid4().hex)
+        secret_hash = stored[0] if stored is not None else self.dummy_hash
+        verified = await asyncio.to_thread(self.hasher.verify, secret_hash, client_secret)
+        if stored is None or not verified:
+            await on_refusal("auth.client_invalid")
+            raise ApiError("auth.client_invalid", "unknown client or wrong secret",
+                           headers={"WWW-Authenticate": "Basic"})  # fmt: skip
+        granted = stored[1]
+        asked = frozenset(scope.split()) if scope else granted
+        if not asked <= granted:
+            raise ApiError("auth.scope_missing",
+                           f"client {client_id} may not have {', '.join(sorted(asked - granted))}")  # fmt: skip
+        return JSONResponse(
+            {
+                "access_token": self.tokens.issue(client_id, asked),
+                "token_type": "Bearer",
+                "expires_in": self.tokens.lifetime_s,
+                "scope": " ".join(sorted(asked)),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
 
 
 def _basic(header: str) -> tuple[str, str] | None:

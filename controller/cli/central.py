@@ -9,6 +9,7 @@ the fleet ingest, keep the user directory, and show the fleet.
     adc central status
     adc central user add rn.kim --name "Kim, RN" --role nurse      (PIN asked for; only its hash is kept)
     adc central user disable rn.kim                                 (no connected cabinet accepts it seconds later)
+    adc central client add his-fhir --scope fhir:read --scope orders:write   (its secret printed once)
     adc central layout CAB-4W layout.toml        (pocket assignments: [[pockets]] pocket, item, par, min, max)
     adc central policy CAB-4W policy.toml --reason "P&T 2026-12"    (the rules document, as ADC_POLICY_FILE)
 """
@@ -45,6 +46,8 @@ from controller.store.formulary_file import load_formulary
 central_app = typer.Typer(help="The hospital's central server (PostgreSQL, NATS JetStream).", no_args_is_help=True)
 user_app = typer.Typer(help="The hospital's user directory, published to every cabinet.", no_args_is_help=True)
 central_app.add_typer(user_app, name="user")
+client_app = typer.Typer(help="Integrators of the central's FHIR API.", no_args_is_help=True)
+central_app.add_typer(client_app, name="client")
 fleet_app = typer.Typer(help="The cabinet's side of the fleet link.", no_args_is_help=True)
 
 out = Console()
@@ -134,6 +137,14 @@ def serve(
         str | None,
         typer.Option(envvar="ADC_CENTRAL_HL7_OUTBOUND", help="HOST:PORT that takes every cabinet's dispense messages."),
     ] = None,
+    key_dir: Annotated[
+        Path,
+        typer.Option(
+            envvar="ADC_CENTRAL_KEY_DIR",
+            help="Where the integrators' token key is kept (api_jwt.key, "
+            "made on first start, 0600); every central process of the hospital must share it.",
+        ),
+    ] = Path("var/central"),
 ) -> None:
     """Run the fleet ingest, the downlink publishers (users, formulary, census), the fleet console
     (http://HOST:PORT/), with --hl7-listen the hospital's ADT and pharmacy order feed and with --hl7-outbound the
@@ -146,7 +157,9 @@ def serve(
     if read_url is not None:
         db.dispose()
         db = Database.open(database_url, read_url=read_url)
-    options = CentralOptions(nats_url, workers, host, port, hl7_listen, hl7_outbound)
+    from controller.api.client_tokens import load_or_create_key
+
+    options = CentralOptions(nats_url, workers, host, port, hl7_listen, hl7_outbound, load_or_create_key(key_dir))
     try:
         process = CentralProcess(db, SystemClock(), credential_hasher(Settings()), options)
         asyncio.run(process.run(out))
@@ -234,6 +247,26 @@ def _set_active(user_id: str, database_url: str, *, active: bool) -> None:
             record = directory.set_active(session, user_id, active, SystemClock().now())
         state = "enabled" if active else "disabled"
         out.print(f"user {user_id} {state} (directory version {record.version}); published by 'adc central serve'")
+    finally:
+        db.dispose()
+
+
+@client_app.command("add")
+def client_add(
+    client_id: str,
+    database_url: CentralUrl,
+    scope: Annotated[list[str], typer.Option(help="A scope (repeatable): fhir:read, orders:write.")],
+) -> None:
+    """Register an integrator at the central (its secret printed once; only its argon2id hash is kept). It gets a
+    token at the central's POST /oauth/token and calls the central's /fhir."""
+    from controller.api.api_clients import add_client, parse_scopes
+
+    db = open_central(database_url)
+    try:
+        scopes = parse_scopes(" ".join(scope))
+        secret = add_client(db, credential_hasher(Settings()), client_id, scopes, now=SystemClock().now())
+        out.print(f"client {client_id} added with {', '.join(sorted(scopes))}")
+        out.print(f"secret (shown once): {secret}")
     finally:
         db.dispose()
 

@@ -35,6 +35,7 @@ class CentralOptions:
     port: int  # 0: no console
     hl7_listen: str | None
     hl7_outbound: str | None
+    client_key: bytes | None = None  # the HS256 key of integrators' tokens, shared by every central process
 
 
 class ConsoleServer(uvicorn.Server):
@@ -61,7 +62,7 @@ class CentralProcess:
         self.service = CentralService(db, options.nats_url, clock, config=config, observers=observers)
         self.console = None
         if options.port:
-            app = create_central_app(db, clock, hasher)
+            app = create_central_app(db, clock, hasher, client_key=options.client_key)
             config_ = uvicorn.Config(app, host=options.host, port=options.port, access_log=False, log_level="warning")
             self.console = ConsoleServer(config_)
 

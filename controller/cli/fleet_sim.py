@@ -76,7 +76,16 @@ def fleet_sim(
         try:
             with contextlib.suppress(KeyboardInterrupt):
                 if central_port:
-                    serve_central = ["central", "serve", "--nats", nats_url, "--port", str(central_port)]
+                    serve_central = [
+                        "central",
+                        "serve",
+                        "--nats",
+                        nats_url,
+                        "--port",
+                        str(central_port),
+                        "--key-dir",
+                        str(data_dir / "central"),
+                    ]
                     serve_central += ["--hl7-listen", hl7_listen] if hl7_listen else []
                     central_env = env | {"ADC_CENTRAL_DATABASE_URL": database_url}
                     children["central"] = _spawn(stop, serve_central, central_env, data_dir / "central.log")

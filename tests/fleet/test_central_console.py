@@ -82,7 +82,7 @@ def test_bad_requests_are_refused_with_a_reason(console: TestClient) -> None:
         "/api/v1/central/session", content=b"{not json", headers={"Content-Type": "application/json"}
     )
     assert malformed.json()["code"] == "api.malformed_json"
-    huge = console.post("/api/v1/central/session", json={"user_id": "PHARM1", "pin": "1" * 20_000})
+    huge = console.post("/api/v1/central/session", json={"user_id": "PHARM1", "pin": "1" * 70_000})
     assert huge.status_code == 413
     nurse = console.post("/api/v1/central/session", json={"user_id": "NURSE1", "pin": "1111"})
     assert nurse.json()["code"] == "policy.privilege_missing"

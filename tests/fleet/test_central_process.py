@@ -21,7 +21,7 @@ from controller.domain.users import Role, User
 from controller.store import repositories as repo
 from controller.store.database import Database
 from controller.store.models import PatientRow
-from tests.cli.test_cli import FAST_ARGON
+from tests.cli.test_cli import FAST_ARGON, adc
 from tests.fleet.harness import NatsServer, central_chain, eventually, local_chain, make_cabinet
 from tests.fleet.test_fleet_downlink import ADMIT_4W
 from tests.integration.hl7_rig import MllpClient
@@ -41,7 +41,7 @@ def start_central(database_url: str, nats_url: str, port: int, log: Path, *extra
     env.update(FAST_ARGON)
     env["ADC_CENTRAL_DATABASE_URL"] = database_url
     command = [sys.executable, "-m", "controller.cli.app", "central", "serve", "--nats", nats_url, "--port", str(port),
-               *extra]  # fmt: skip
+               "--key-dir", str(log.parent / "keys"), *extra]  # fmt: skip
     return subprocess.Popen(command, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
@@ -56,6 +56,25 @@ def wait_for_console(url: str, process: subprocess.Popen[bytes]) -> None:
             pass
         assert time.monotonic() < deadline, "the fleet console never answered"
         time.sleep(0.1)
+
+
+def integrator(url: str, database_url: str) -> dict[str, str]:
+    """An integrator added with ``adc central client add``, with a token from the central's /oauth/token."""
+    added = adc(
+        "central", "client", "add", "his", "--scope", "fhir:read", env={"ADC_CENTRAL_DATABASE_URL": database_url}
+    )
+    assert added.returncode == 0, added.stderr
+    secret = added.stdout.rsplit("secret (shown once): ", 1)[1].split()[0]
+    form = {"grant_type": "client_credentials", "client_id": "his", "client_secret": secret}
+    issued = httpx.post(f"{url}/oauth/token", data=form, timeout=10)
+    assert issued.status_code == 200, issued.text
+    return {"Authorization": f"Bearer {issued.json()['access_token']}"}
+
+
+def patients(url: str, headers: dict[str, str]) -> list[str]:
+    found = httpx.get(f"{url}/fhir/Patient", params={"identifier": "MRN300001"}, headers=headers, timeout=10)
+    assert found.status_code == 200, found.text
+    return [entry["resource"]["id"] for entry in found.json().get("entry", [])]
 
 
 def test_a_killed_central_process_loses_nothing_and_a_stopped_one_exits_cleanly(
@@ -81,6 +100,8 @@ def test_a_killed_central_process_loses_nothing_and_a_stopped_one_exits_cleanly(
             await feed.close()
             with central_db.read() as session:
                 assert session.get(PatientRow, "MRN300001") is not None
+            his = integrator(url, postgres_schema_url)
+            assert patients(url, his) == ["MRN300001"]  # the central's FHIR API, over what its feed wrote
 
             cabinet = make_cabinet(tmp_path, central_db, "CAB-K", nats.url, seeded=True)
             cabinet.start()
@@ -100,6 +121,7 @@ def test_a_killed_central_process_loses_nothing_and_a_stopped_one_exits_cleanly(
                 timeout=60,
                 what="the cabinet's whole chain at the central after the kill",
             )
+            assert patients(url, his) == ["MRN300001"]  # a token of the killed process: the key is shared
             await cabinet.halt()
             cabinet.db.dispose()
             second.send_signal(signal.SIGTERM)

@@ -133,6 +133,11 @@ class ConsoleSignIn:
             session.last_call_at = now
         return session
 
+    def user_of(self, token: str) -> str | None:
+        """Whose session a token is (a refusal's record names them)."""
+        session = self._sessions.get(token)
+        return session.user_id if session is not None else None
+
     def sign_out(self, token: str) -> None:
         session = self._sessions.get(token)
         if session is not None:

@@ -9,6 +9,9 @@
 - an entry made against simulated hardware carries the ``HTEST`` (test health data) security tag.
 
 Search: ``_id``, ``patient`` (a merged patient's entries under the old id included), ``status``, ``type``.
+
+At the central server the same resources come from every cabinet's chain (``fleet_ledger``), with ids
+``dose.<cabinet>.<seq>`` (the cabinet part hashed where it is not a short FHIR id).
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from controller.api.fhir.clinical import FORMULARY_SYSTEM, NDC_SYSTEM, foreign_item_concept
-from controller.api.fhir.ids import fhir_id
+from controller.api.fhir.ids import HASHED_PREFIX, fhir_id
 from controller.api.fhir.places import cabinet_ref
 from controller.api.fhir.search import Query, reference_ids
 from controller.domain.transactions import EventType
+from controller.store.central import fhir_reads as fleet_reads
 from controller.store.queries import Session, fhir_reads
 from controller.store.queries.fhir_reads import DispenseEntry
 
@@ -47,13 +51,32 @@ def seq_of(requested: str) -> int | None:
     return int(digits) if requested.startswith(PREFIX) and digits.isdigit() and len(digits) < 19 else None
 
 
-def dispense_resource(found: DispenseEntry) -> dict[str, Any]:
+def fleet_dispense_id(cabinet_id: str, seq: int) -> str:
+    return f"dose.{_cabinet_token(cabinet_id)}.{seq}"
+
+
+def _cabinet_token(cabinet_id: str) -> str:
+    token = fhir_id(cabinet_id)
+    return token if len(token) <= 35 else fhir_id(HASHED_PREFIX + cabinet_id)  # room for "dose." and the seq
+
+
+def _fleet_key(session: Session, requested: str) -> tuple[str, int] | None:
+    head, _, digits = requested.rpartition(".")
+    prefix, _, token = head.partition(".")
+    if prefix != "dose" or not token or not digits.isdigit() or len(digits) > 18:
+        return None
+    cabinet = next((c for c in fleet_reads.cabinet_ids(session) if _cabinet_token(c) == token), None)
+    return (cabinet, int(digits)) if cabinet is not None else None
+
+
+def dispense_resource(found: DispenseEntry, *, fleet: bool = False) -> dict[str, Any]:
     body = found.entry
     event = str(body["event_type"])
     details = body.get("details") or {}
+    seq = int(body["seq"])
     resource: dict[str, Any] = {
         "resourceType": "MedicationDispense",
-        "id": dispense_id(int(body["seq"])),
+        "id": fleet_dispense_id(str(body["cabinet_id"]), seq) if fleet else dispense_id(seq),
         "identifier": [{"system": LEDGER_SYSTEM, "value": f"{body['cabinet_id']}:{body['seq']}"}],
         "contained": [_medication(found)],
         "status": "completed",
@@ -77,25 +100,49 @@ def dispense_resource(found: DispenseEntry) -> dict[str, Any]:
 
 
 def search_dispenses(session: Session, cabinet_id: str, query: Query) -> tuple[int, list[dict[str, Any]]]:
-    seqs: list[int] | None = None
-    patients: list[str] | None = None
-    if (ids := query.get("_id")) is not None:
-        seqs = [s for s in map(seq_of, ids) if s is not None]
-    if (requested := query.get("patient")) is not None:
-        patients = reference_ids(requested, "Patient")
-    if (statuses := query.get("status")) is not None and "completed" not in statuses:
+    filters = _filters(session, query)
+    if filters is None:
         return 0, []  # every dose record is completed
-    if patients is not None:
-        patients = fhir_reads.identifiers_with_merged(session, patients)
-    if (types := query.get("type")) is not None:
-        wanted = [t.rpartition("|")[2] for t in types]
-        event_types = [event for event in EVENTS if event in wanted]
-    else:
-        event_types = list(EVENTS)
+    event_types, patients = filters
+    seqs = None if (ids := query.get("_id")) is None else [s for s in map(seq_of, ids) if s is not None]
     total, found = fhir_reads.dispenses_page(
         session, cabinet_id, event_types, seqs=seqs, patient_ids=patients, offset=query.offset, limit=query.count
     )
     return total, [dispense_resource(entry) for entry in found]
+
+
+def search_fleet_dispenses(session: Session, query: Query) -> tuple[int, list[dict[str, Any]]]:
+    """Every cabinet's dose records, at the central."""
+    filters = _filters(session, query)
+    if filters is None:
+        return 0, []
+    event_types, patients = filters
+    keys = None
+    if (ids := query.get("_id")) is not None:
+        keys = [key for key in (_fleet_key(session, i) for i in ids) if key is not None]
+    total, found = fleet_reads.dispenses_page(
+        session, event_types, keys=keys, patient_ids=patients, offset=query.offset, limit=query.count
+    )
+    return total, [dispense_resource(entry, fleet=True) for entry in found]
+
+
+def read_fleet_dispense(session: Session, requested: str) -> dict[str, Any] | None:
+    key = _fleet_key(session, requested)
+    found = fleet_reads.dispense(session, *key, list(EVENTS)) if key is not None else None
+    return dispense_resource(found, fleet=True) if found is not None else None
+
+
+def _filters(session: Session, query: Query) -> tuple[list[str], list[str] | None] | None:
+    """The event types and patients asked for (None: a status no dose record has)."""
+    if (statuses := query.get("status")) is not None and "completed" not in statuses:
+        return None
+    patients = None
+    if (requested := query.get("patient")) is not None:
+        patients = fhir_reads.identifiers_with_merged(session, reference_ids(requested, "Patient"))
+    if (types := query.get("type")) is not None:
+        wanted = [t.rpartition("|")[2] for t in types]
+        return [event for event in EVENTS if event in wanted], patients
+    return list(EVENTS), patients
 
 
 def read_dispense(session: Session, cabinet_id: str, requested: str) -> dict[str, Any] | None:

@@ -5,17 +5,25 @@
 - Device ``cabinet.<id>``: the cabinet as a device (type: automated dispensing cabinet), at its Location.
 - Device ``drawer.<id>``: each drawer (type: its kind), whose ``parent`` is the cabinet Device.
 
+At the central server: the registered cabinets and the care areas they serve (``fleet_locations``,
+``fleet_devices``), without drawers.
+
 Search: ``_id`` (plus paging). These tables are small (one hospital's layout), so they are read whole and paged
 here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from controller.api.fhir.ids import fhir_id
 from controller.api.fhir.search import Query
+from controller.domain.patients import CareArea
+from controller.domain.topology import Cabinet
+from controller.store.central import fhir_reads as fleet_reads
 from controller.store.queries import Session, fhir_reads
+from controller.store.queries.fhir_reads import DrawerPlace
 
 PHYSICAL_TYPE = "http://terminology.hl7.org/CodeSystem/location-physical-type"
 AREA_SYSTEM = "urn:open-adc:care-area"
@@ -36,8 +44,22 @@ def drawer_ref(drawer_id: str) -> str:
 
 
 def locations(session: Session) -> list[dict[str, Any]]:
+    return location_resources(fhir_reads.care_areas(session), fhir_reads.cabinets(session))
+
+
+def fleet_locations(session: Session) -> list[dict[str, Any]]:
+    """At the central: the care areas the registered cabinets serve, and the cabinets."""
+    return location_resources(*fleet_reads.fleet_places(session))
+
+
+def fleet_devices(session: Session) -> list[dict[str, Any]]:
+    """At the central: each registered cabinet (its drawers are known at the cabinet only)."""
+    return device_resources([(cabinet, ()) for cabinet in fleet_reads.fleet_places(session)[1]])
+
+
+def location_resources(areas: Iterable[CareArea], cabinets: Iterable[Cabinet]) -> list[dict[str, Any]]:
     found = []
-    for area in fhir_reads.care_areas(session):
+    for area in areas:
         found.append(
             {
                 "resourceType": "Location",
@@ -50,7 +72,7 @@ def locations(session: Session) -> list[dict[str, Any]]:
                 "physicalType": _physical("wa", "Ward"),
             }
         )
-    for cabinet in fhir_reads.cabinets(session):
+    for cabinet in cabinets:
         found.append(
             {
                 "resourceType": "Location",
@@ -68,8 +90,12 @@ def locations(session: Session) -> list[dict[str, Any]]:
 
 
 def devices(session: Session) -> list[dict[str, Any]]:
+    return device_resources(fhir_reads.cabinets_with_drawers(session))
+
+
+def device_resources(cabinets: Iterable[tuple[Cabinet, Sequence[DrawerPlace]]]) -> list[dict[str, Any]]:
     found = []
-    for cabinet, drawers in fhir_reads.cabinets_with_drawers(session):
+    for cabinet, drawers in cabinets:
         found.append(
             {
                 "resourceType": "Device",

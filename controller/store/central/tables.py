@@ -167,3 +167,15 @@ console_signins = Table(
     Column("code", String(64)),
     Column("remote", String(64)),
 )
+
+access_refusals = Table(  # migration c0003
+    "fleet_access_refusals",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("route", String(200), nullable=False),
+    Column("method", String(10), nullable=False),
+    Column("actor_id", String(80)),
+    Column("remote", String(64)),
+)
