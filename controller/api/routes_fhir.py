@@ -314,7 +314,6 @@ def _order_routes(router: APIRouter, host: FhirHost) -> None:
 
 def _record_routes(router: APIRouter, host: FhirHost) -> None:
     read_dispenses = Depends(host.access(Privilege.REVIEW, Privilege.ADMINISTER, scope="fhir:read"))
-    read_layout = Depends(host.access(scope="fhir:read"))
 
     # --- MedicationDispense -------------------------------------------------------------------------------------------
 
@@ -339,65 +338,32 @@ def _record_routes(router: APIRouter, host: FhirHost) -> None:
     async def read_dispense(request: Request, resource_id: str) -> FhirResponse:
         return await _read(host, request, "MedicationDispense", resource_id, host.read_dispense(request))
 
-    # --- Location and Device ------------------------------------------------------------------------------------------
+    # --- Location and Device (small: read whole, paged here) ------------------------------------------------------
 
-    @router.get(
-        "/Location",
-        summary="Search Location (care areas, cabinets)",
-        response_class=FhirResponse,
-        responses=RESPONSES,
-        dependencies=[read_layout],
-        openapi_extra=_search_doc("Location"),
-    )
-    async def search_location(request: Request) -> FhirResponse:
-        return await _search(
-            host, request, "Location", lambda session, query: places.search(host.locations(session), query)
-        )
+    _place_routes(router, host, "Location", "care areas, cabinets", host.locations)
+    _place_routes(router, host, "Device", "cabinets, drawers", host.devices)
 
-    @router.get(
-        "/Location/{resource_id}",
-        summary="Read Location",
-        response_class=FhirResponse,
-        responses=RESPONSES,
-        dependencies=[read_layout],
-    )
-    async def read_location(request: Request, resource_id: str) -> FhirResponse:
-        return await _read(
-            host,
-            request,
-            "Location",
-            resource_id,
-            lambda session, requested: places.read(host.locations(session), requested),
-        )
 
-    @router.get(
-        "/Device",
-        summary="Search Device (cabinets, drawers)",
-        response_class=FhirResponse,
-        responses=RESPONSES,
-        dependencies=[read_layout],
-        openapi_extra=_search_doc("Device"),
-    )
-    async def search_device(request: Request) -> FhirResponse:
-        return await _search(
-            host, request, "Device", lambda session, query: places.search(host.devices(session), query)
-        )
+def _place_routes(
+    router: APIRouter, host: FhirHost, resource_type: str, what: str,
+    resources: Callable[[Session], list[dict[str, Any]]],
+) -> None:  # fmt: skip
+    read_layout = Depends(host.access(scope="fhir:read"))
 
-    @router.get(
-        "/Device/{resource_id}",
-        summary="Read Device",
-        response_class=FhirResponse,
-        responses=RESPONSES,
-        dependencies=[read_layout],
-    )
-    async def read_device(request: Request, resource_id: str) -> FhirResponse:
-        return await _read(
-            host,
-            request,
-            "Device",
-            resource_id,
-            lambda session, requested: places.read(host.devices(session), requested),
-        )
+    async def search(request: Request) -> FhirResponse:
+        return await _search(host, request, resource_type, lambda session, query: places.search(resources(session),
+                                                                                                 query))  # fmt: skip
+
+    async def read(request: Request, resource_id: str) -> FhirResponse:
+        return await _read(host, request, resource_type, resource_id,
+                           lambda session, requested: places.read(resources(session), requested))  # fmt: skip
+
+    router.add_api_route(f"/{resource_type}", search, methods=["GET"], summary=f"Search {resource_type} ({what})",
+                         response_class=FhirResponse, responses=RESPONSES, dependencies=[read_layout],
+                         openapi_extra=_search_doc(resource_type), name=f"search_{resource_type.lower()}")  # fmt: skip
+    router.add_api_route(f"/{resource_type}/{{resource_id}}", read, methods=["GET"], summary=f"Read {resource_type}",
+                         response_class=FhirResponse, responses=RESPONSES, dependencies=[read_layout],
+                         name=f"read_{resource_type.lower()}")  # fmt: skip
 
 
 router = build_router(CABINET)

@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from controller.domain.cabinet_config import KINDS, LAYOUT, config_key, layout_document, parse_layout
 from controller.domain.rules_document import parse_rules
 from controller.errors import ConfigurationError, SafetyError
+from controller.store.central import downlink
 from controller.store.central import tables as t
 
 
@@ -30,15 +30,8 @@ def put(connection: Connection, kind: str, cabinet_id: str, content: Mapping[str
     if registered.first() is None:
         raise SafetyError("fleet.unknown_cabinet", f"no cabinet {cabinet_id!r} is registered", cabinet=cabinet_id)
     document = _checked(kind, cabinet_id, content)
-    statement = pg_insert(t.directory).values(kind=kind, key=cabinet_id, version=1, payload=document, updated_at=now)
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["kind", "key"],
-            set_={"version": t.directory.c.version + 1, "payload": statement.excluded.payload,
-                  "updated_at": statement.excluded.updated_at},
-            where=t.directory.c.payload.is_distinct_from(statement.excluded.payload),
-        )
-    )  # fmt: skip
+    downlink.put_documents(connection, [{"kind": kind, "key": cabinet_id, "version": 1, "payload": document,
+                                         "updated_at": now}])  # fmt: skip
     version = connection.execute(
         select(t.directory.c.version).where(t.directory.c.kind == kind, t.directory.c.key == cabinet_id)
     ).scalar_one()

@@ -51,17 +51,23 @@ def reconcile(connection: Connection, kind: str, now: datetime) -> int:
     changed = [{"kind": kind, "key": key, "version": 1, "payload": document, "updated_at": now}
                for key, document in wanted.items() if payloads.get(key) != document]  # fmt: skip
     if changed:
-        statement = pg_insert(t.directory)
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["kind", "key"],
-                set_={"version": t.directory.c.version + 1, "payload": statement.excluded.payload,
-                      "updated_at": statement.excluded.updated_at},
-                where=t.directory.c.payload.is_distinct_from(statement.excluded.payload),
-            ),
-            changed,
-        )  # fmt: skip
+        put_documents(connection, changed)
     return len(changed)
+
+
+def put_documents(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert each row (kind, key, payload, updated_at; version 1) or, where its content differs from the one held,
+    give it the next version; the database raises the version, so two writers never give two contents one."""
+    statement = pg_insert(t.directory)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["kind", "key"],
+            set_={"version": t.directory.c.version + 1, "payload": statement.excluded.payload,
+                  "updated_at": statement.excluded.updated_at},
+            where=t.directory.c.payload.is_distinct_from(statement.excluded.payload),
+        ),
+        rows,
+    )  # fmt: skip
 
 
 def versions(connection: Connection, kind: str) -> dict[str, int]:
