@@ -40,9 +40,11 @@ from controller.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
-# The cabinet's engine applies its own layout and policy (they change what its running machines decide): it says
-# ``applied``, ``same`` or ``refused`` (and records why).
-Configure = Callable[[DownlinkDocument], Awaitable[str]]
+# The cabinet's engine applies its own layout and policy (they change what its running machines decide): given the
+# document and whether it is offered again, it says ``applied``, ``same``, ``refused`` (and records why) or
+# ``waiting`` (refused for now, e.g. a pocket still holds stock: offered again every configuration_retry_s).
+Configure = Callable[[DownlinkDocument, bool], Awaitable[str]]
+WAITING = "waiting"
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class ForwarderConfig:
     publish_timeout_s: float = 5.0
     heartbeat_s: float = 5.0
     anchor_interval_s: float = 60.0
+    configuration_retry_s: float = 30.0
 
 
 @dataclass
@@ -84,6 +87,7 @@ class Forwarder:
         self.clock = clock
         self.config = config or ForwarderConfig()
         self.configure = configure
+        self._waiting: dict[str, DownlinkDocument] = {}  # kind -> a layout or policy to offer the engine again
         self.status = ForwarderStatus()
         self._rewind_to: int | None = None
         self._resends = 0  # how often the central asked to publish again: part of the message id after a rewind
@@ -250,6 +254,7 @@ class Forwarder:
         if self.configure is not None:
             own = f"{kv_token(self.cabinet_id)}.>"
             watched.append(self._watch(link, stop, p.CABINETS_BUCKET, own, self._apply_configuration))
+            watched.append(self._offer_waiting(stop))
         await asyncio.gather(*watched)
 
     @staticmethod
@@ -308,11 +313,29 @@ class Forwarder:
             await asyncio.to_thread(downlinks.refuse, self.db, self.ledger, exc.code, exc.detail, {"key": key[:200]})
             self.status.downlink_refused += 1
             return
-        outcome = await self.configure(document)
+        await self._offer(document, retry=False)
+
+    async def _offer(self, document: DownlinkDocument, *, retry: bool) -> None:
+        assert self.configure is not None
+        outcome = await self.configure(document, retry)
+        if outcome == WAITING:
+            self._waiting[document.kind] = document
+            self.status.downlink_refused += not retry
+            return
+        waiting = self._waiting.get(document.kind)
+        if waiting is not None and waiting.version <= document.version:
+            del self._waiting[document.kind]
         if outcome == "applied":
             self.status.downlink_applied += 1
         elif outcome == "refused":
             self.status.downlink_refused += 1
+
+    async def _offer_waiting(self, stop: asyncio.Event) -> None:
+        """A layout the engine could not take yet (a pocket still held stock), offered again until it can."""
+        while not stop.is_set():
+            await links.sleep_or_stop(self.config.configuration_retry_s, stop)
+            for document in list(self._waiting.values()):
+                await self._offer(document, retry=True)
 
     def _apply_user(self, payload: bytes) -> None:
         try:

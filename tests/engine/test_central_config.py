@@ -10,12 +10,13 @@ from typing import Any
 from controller.bootstrap.cabinet import compose_cabinet
 from controller.domain.cabinet_config import LAYOUT, POLICY
 from controller.domain.clock import FixedClock
+from controller.domain.transactions import EventType, LedgerRecord
 from controller.engine.cabinet import CabinetEngine
 from controller.engine.commands import ApplyCentralConfiguration, GetRules, Login, SelectItem, StartPull
 from controller.engine.context import Devices
 from controller.store.database import Database
 from controller.store.formulary_file import load_formulary
-from controller.store.inventory import list_pockets
+from controller.store.inventory import InventoryStore, StockChange, list_pockets
 from controller.store.ledger import Ledger
 from controller.store.seed import seed_cabinet
 from tests.engine.rig import CABINET, HEPARIN, MORPHINE, chain_ok, entries, layout, make_engine, open_cabinet
@@ -38,6 +39,16 @@ def pockets(db: Database) -> dict[str, tuple[str | None, int, int, int]]:
 
 def recorded(db: Database, event_type: str) -> list[dict[str, Any]]:
     return [json.loads(row.body) for row in entries(db) if row.event_type == event_type]
+
+
+def unload(db: Database, clock: FixedClock, pocket_id: str) -> None:
+    """A technician empties the pocket (each lot out, with its entry)."""
+    ledger = Ledger(CABINET, clock, is_simulator=True)
+    with db.write() as session:
+        for view in list_pockets(session, CABINET):
+            for lot in view.lots if view.pocket_id == pocket_id else ():
+                record = LedgerRecord(EventType.STOCK_UNLOADED, actor_id="PHARM1", reason_code="unload")
+                InventoryStore(ledger).apply(session, StockChange(pocket_id, lot.lot_number, -lot.quantity), record)
 
 
 def layout_doc(*pockets: tuple[str, str | None, int, int, int]) -> dict[str, Any]:
@@ -88,9 +99,8 @@ def test_a_layout_that_would_move_stock_or_is_older_is_refused_whole_and_recorde
             engine = make_engine(db, cab.board, clock)
             assert (await engine.restore()).ok
             # D1-P02 is fine, but D2-P01 holds 9 morphine: the whole document is refused, D1-P02 included.
-            busy = await apply(
-                engine, LAYOUT, 2, layout_doc(("D1-P02", HEPARIN, 4, 1, 8), ("D2-P01", HEPARIN, 2, 1, 4))
-            )
+            both = layout_doc(("D1-P02", HEPARIN, 4, 1, 8), ("D2-P01", HEPARIN, 2, 1, 4))
+            busy = await apply(engine, LAYOUT, 2, both)
             assert (
                 busy.code == "fleet.layout_pocket_busy"
                 and "D2-P01" in (busy.detail or "")
@@ -109,10 +119,18 @@ def test_a_layout_that_would_move_stock_or_is_older_is_refused_whole_and_recorde
             # ... so a replayed older version is refused, and says why.
             stale = await apply(engine, LAYOUT, 5, layout_doc(("D2-P01", MORPHINE, 10, 3, 15)))
             assert stale.code == "fleet.stale_downlink" and pockets(db)["D2-P01"] == (MORPHINE, 12, 4, 16)
+            # Offered again (the forwarder does, while it waits): still refused, and not recorded twice; once the
+            # pocket is unloaded, the same document is taken.
+            assert (await apply(engine, LAYOUT, 7, both)).code == "fleet.layout_pocket_busy"
+            again = await engine.execute(ApplyCentralConfiguration(LAYOUT, 7, both, retry=True))
+            assert again.code == "fleet.layout_pocket_busy"
+            unload(db, clock, "D2-P01")
+            taken = await engine.execute(ApplyCentralConfiguration(LAYOUT, 7, both, retry=True))
+            assert taken.ok and pockets(db)["D2-P01"] == (HEPARIN, 2, 1, 4), taken
             refusals = [(e["reason_code"], e["details"]["version"]) for e in recorded(db, "fleet.directory_refused")]
             assert refusals == [("fleet.layout_pocket_busy", 2), ("fleet.layout_refused", 3),
                                 ("fleet.layout_refused", 4), ("fleet.layout_refused", 5),
-                                ("fleet.stale_downlink", 5)]  # fmt: skip
+                                ("fleet.stale_downlink", 5), ("fleet.layout_pocket_busy", 7)]  # fmt: skip
             assert chain_ok(db)
 
     run(scenario())

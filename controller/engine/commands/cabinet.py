@@ -170,6 +170,7 @@ class ApplyCentralConfiguration(Returns[ConfigurationChanged]):
     kind: str
     version: int
     content: Mapping[str, Any]
+    retry: bool = False  # offered again after a refusal that may pass later: a repeated refusal is not recorded
 
 
 @dataclass(frozen=True, slots=True)

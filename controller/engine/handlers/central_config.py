@@ -5,9 +5,10 @@ Responsible for: applying a document only if its version is newer than the one h
 workflow is half-way through a pocket whose assignment changes; checking a layout as a careful pharmacist would
 (every pocket is one of this cabinet's, every item is in its formulary, a pocket changes its item only when it is
 empty, in no workflow and without an open discrepancy: otherwise the whole document is refused, naming the pocket);
-checking a policy as the policy file is checked; recording the change (``configuration.changed`` with the version,
-and what each pocket or rule was and is now) in the transaction that makes it, or the refusal
-(``fleet.directory_refused`` with its code) with nothing applied.
+checking a policy as the policy file is checked; recording the change (``configuration.changed`` with the
+version, and what each pocket or rule was and is now) in the transaction that makes it, or the refusal
+(``fleet.directory_refused`` with its code) with nothing applied. A layout refused only because a pocket is busy
+may pass later: the forwarder offers it again (``retry``), and a repeated refusal is not recorded again.
 
 Not responsible for the transport (``controller.fleet.forwarder``) or the documents' shape
 (``controller.domain.cabinet_config``).
@@ -110,7 +111,10 @@ class CentralConfigurationHandler(Handler):
         return CommandResult.done(ConfigurationChanged(RULES_KIND, values, seqs(sealed)))
 
     def _refuse(self, command: ApplyCentralConfiguration, error: ControllerError) -> CommandResult[Any]:
-        """Nothing applied; the refusal recorded, so the pharmacy can see why a cabinet did not take a change."""
+        """Nothing applied; the refusal recorded (once: not again when the same document is offered again), so the
+        pharmacy can see why a cabinet did not take a change."""
+        if command.retry:
+            return CommandResult.from_error(error)
         self.ctx.recorder.commit(LedgerRecord(
             EventType.FLEET_DIRECTORY_REFUSED, actor_id=SYSTEM, reason_code=error.code, note=error.detail[:500],
             details={"kind": command.kind[:40], "version": command.version},
