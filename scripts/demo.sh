@@ -10,8 +10,14 @@ python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e .
+# Install only when the project's dependencies changed since the last install (or nothing is installed yet).
+stamp=.venv/.open-adc-installed
+wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ] || [ ! -x .venv/bin/adc ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e .
+  echo "$wanted" > "$stamp"
+fi
 
 export ADC_DATA_DIR="${ADC_DATA_DIR:-var}"
 exec .venv/bin/adc serve "$@"
