@@ -7,8 +7,9 @@ Refusals: no token 401 ``auth.token_missing``; unknown, forged or expired token 
 401 ``auth.session_ended``; missing privilege 403 ``policy.privilege_missing``; missing scope 403
 ``auth.scope_missing``. All but the first are recorded in the ledger as ``input.refused``.
 
-Tokens travel as ``Authorization: Bearer`` (no cookies, so no CSRF); the WebSocket may pass it as
-``?access_token=`` since browsers cannot set headers on one.
+Tokens travel as ``Authorization: Bearer`` (no cookies, so no CSRF). A browser cannot set headers on a WebSocket,
+so it offers the subprotocols ``adc.bearer, <token>`` (``Sec-WebSocket-Protocol``); never the query string, which
+servers and proxies write to their logs.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class Principal:
     session_id: int | None = None
 
 
+BEARER_SUBPROTOCOL = "adc.bearer"  # the WebSocket's token follows it in the offered subprotocols
+
+
 def runtime_of(connection: HTTPConnection) -> ApiRuntime:
     return cast(ApiRuntime, connection.app.state.runtime)
 
@@ -45,7 +49,9 @@ def bearer_token(connection: HTTPConnection) -> str | None:
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     if connection.scope["type"] == "websocket":
-        return connection.query_params.get("access_token") or None
+        offered = [p.strip() for p in connection.headers.get("sec-websocket-protocol", "").split(",")]
+        if BEARER_SUBPROTOCOL in offered[:-1]:
+            return offered[offered.index(BEARER_SUBPROTOCOL) + 1] or None
     return None
 
 

@@ -1,7 +1,7 @@
 """``/api/v1/events``: a WebSocket of what happens at the cabinet (ledger entries as they commit: drawers opened
 and closed, alarms, discrepancies, doses; refrigerator and power readings; the I/O board link). One JSON object per
-message. Authenticated like every route (the token as ``?access_token=`` for browsers); a cabinet token's stream
-closes when its session ends."""
+message. Authenticated like every route (a browser offers the subprotocols ``adc.bearer, <token>``); a cabinet
+token's stream closes when its session ends."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
-from controller.api.access import Access, Principal, runtime_of
+from controller.api.access import BEARER_SUBPROTOCOL, Access, Principal, runtime_of
 from controller.api.runtime import ApiRuntime
 from controller.engine.commands.session import GetSession
 
@@ -26,7 +26,8 @@ async def events(
     websocket: WebSocket, caller: Annotated[Principal, Depends(Access(scope="events:read", activity=False))]
 ) -> None:
     runtime = runtime_of(websocket)
-    await websocket.accept()
+    offered = websocket.headers.get("sec-websocket-protocol", "")
+    await websocket.accept(subprotocol=BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in offered else None)
     hello = {"type": "hello", "cabinet_id": runtime.cabinet_id, "subscriber": caller.id}
     await websocket.send_json(hello)
     async with runtime.events.subscribe() as queue:

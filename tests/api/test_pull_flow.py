@@ -70,7 +70,7 @@ def test_schedule_ii_pull_and_witnessed_waste_over_http(tmp_path: Path, caplog: 
         start = cab.entries()[-1]["seq"]
         token = cab.login("NURSE1")
         h = bearer(token)
-        with c.websocket_connect(f"/api/v1/events?access_token={token}") as stream:
+        with c.websocket_connect("/api/v1/events", subprotocols=["adc.bearer", token]) as stream:
             assert stream.receive_json()["type"] == "hello"
             pull_id = pull_one(cab, token)
             waste = ok(
@@ -166,7 +166,7 @@ def test_a_token_dies_with_its_session(tmp_path: Path) -> None:
 def test_the_event_stream_shows_the_fridge_temperature_and_a_tamper(tmp_path: Path) -> None:
     with open_cabinet(tmp_path) as cab:
         token = cab.login("PHARM1")
-        with cab.client.websocket_connect(f"/api/v1/events?access_token={token}") as stream:
+        with cab.client.websocket_connect("/api/v1/events", subprotocols=["adc.bearer", token]) as stream:
             assert stream.receive_json()["type"] == "hello"
             action = {"device": "io_board", "action": "set_fridge_temperature", "args": {"celsius": 9.5}}
             ok(cab.client.post("/api/v1/devices/simulator/actions", json=action, headers=bearer(token)))

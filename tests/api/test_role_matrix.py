@@ -220,7 +220,7 @@ def test_the_event_stream_needs_a_token(cabinet: Cabinet) -> None:
         cabinet.client.websocket_connect("/api/v1/events").__enter__()
     assert denied.value.status_code == 401
     token = cabinet.login(N)
-    with cabinet.client.websocket_connect(f"/api/v1/events?access_token={token}") as stream:
+    with cabinet.client.websocket_connect("/api/v1/events", subprotocols=["adc.bearer", token]) as stream:
         assert stream.receive_json()["type"] == "hello"
     cabinet.logout(token)
     only_ledger = client_token(cabinet, "no-events", frozenset({"ledger:read"}))

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 
 def free_port() -> int:
@@ -69,8 +71,18 @@ def test_adc_serve_runs_the_simulated_cabinet(tmp_path: Path) -> None:
         devices = httpx.get(f"{base}/api/v1/devices", headers={"Authorization": f"Bearer {token}"}).json()["data"]
         assert devices["is_simulator"] is True and devices["simulator_control"] is True
         board_url = next(d["url"] for d in devices["devices"] if d["device"] == "io_board")
+        patient = httpx.get(f"{base}/api/v1/patients/MRN100001", headers={"Authorization": f"Bearer {token}"})
+        assert patient.status_code == 200, patient.text
+        # The event stream as the pages open it: the token offered as a subprotocol, never in the URL.
+        with connect(
+            f"ws://127.0.0.1:{port}/api/v1/events", subprotocols=[Subprotocol("adc.bearer"), Subprotocol(token)]
+        ) as stream:
+            assert '"hello"' in str(stream.recv(timeout=10)) and stream.subprotocol == "adc.bearer"
     finally:
         output = stop(process)
+    served = output.split("stops the cabinet and the simulators.", 1)[-1]  # after the banner (it shows demo PINs)
+    for secret in (token, "MRN100001", '"pin"'):
+        assert secret not in served, f"the server's log shows {secret[:12]}…"
     assert "created the demo cabinet CAB-4W" in output
     assert f"http://127.0.0.1:{port}/" in output and "NURSE1" in output and "1111" in output
     host, board_port = board_url.removeprefix("tcp://").split("?")[0].rsplit(":", 1)

@@ -22,8 +22,8 @@ export class EventStream {
   connect() {
     if (!this.token) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/api/v1/events?access_token=${encodeURIComponent(this.token)}`;
-    const socket = new WebSocket(url);
+    // The token as a subprotocol, never in the URL: URLs end up in logs.
+    const socket = new WebSocket(`${scheme}://${location.host}/api/v1/events`, ["adc.bearer", this.token]);
     this.socket = socket;
     socket.addEventListener("open", () => {
       this.delay = 500;
