@@ -521,7 +521,9 @@ def _beats(keys: dict[str, Ed25519PrivateKey], head_seq: int) -> list[Outgoing]:
     now = SystemClock().now()
     out = []
     for cabinet_id, key in keys.items():
-        payload = p.encode_heartbeat(p.Heartbeat(cabinet_id, now, head_seq, head_seq))
+        # Nothing published yet, as the central holds nothing of these cabinets: a beat claiming more published than
+        # the central's head would be a lost tail, and each would be asked to publish again.
+        payload = p.encode_heartbeat(p.Heartbeat(cabinet_id, now, head_seq, 0))
         headers = {p.SIGNATURE_HEADER: p.sign(key, payload)}
         out.append(Outgoing(cabinet_id, head_seq, p.heartbeat_subject(cabinet_id), payload, headers))
     return out

@@ -82,6 +82,7 @@ class _Cabinet:
 
 
 CABINET_TTL_S = 10.0
+REGISTRY_RELOAD_S = 1.0  # the whole registry is read at most this often for a stale or unknown cabinet
 TAIL_RESEND_MAX_S = 600.0
 
 
@@ -110,6 +111,7 @@ class CentralWorker:
         self.config = config or WorkerConfig()
         self.stats = WorkerStats()
         self._cabinets: dict[str, _Cabinet] = {}
+        self._registry_read_at = -REGISTRY_RELOAD_S  # monotonic time of the last whole-registry read
         self._beats: dict[str, tuple[p.Heartbeat, datetime]] = {}  # the latest beat of each and when it came
         self._tail_asks: dict[str, _TailAsk] = {}
         self.ready = asyncio.Event()
@@ -290,9 +292,16 @@ class CentralWorker:
         return entry
 
     def _cabinet(self, cabinet_id: str, *, fresh: bool = False) -> _Cabinet | None:
+        """The registry's record of a cabinet, at most CABINET_TTL_S old (``fresh``: read now). A stale or missing
+        one is read with the whole registry (one query, however many cabinets) unless that was read less than
+        REGISTRY_RELOAD_S ago: with thousands of cabinets a row per message would be the ingest's main cost."""
         known = self._cabinets.get(cabinet_id)
-        if known is not None and not fresh and time.monotonic() - known.read_at < CABINET_TTL_S:
+        now = time.monotonic()
+        if known is not None and not fresh and now - known.read_at < CABINET_TTL_S:
             return known
+        if not fresh and now - self._registry_read_at >= REGISTRY_RELOAD_S:
+            self._load_registry()
+            return self._cabinets.get(cabinet_id)
         with self.db.reader.connect() as connection:
             row = connection.execute(
                 select(t.cabinets.c.public_key, t.cabinets.c.active).where(t.cabinets.c.cabinet_id == cabinet_id)
@@ -309,6 +318,7 @@ class CentralWorker:
             rows = connection.execute(select(t.cabinets.c.cabinet_id, t.cabinets.c.public_key, t.cabinets.c.active))
             read_at = time.monotonic()
             self._cabinets = {r.cabinet_id: _Cabinet(str(r.public_key), bool(r.active), read_at) for r in rows}
+        self._registry_read_at = read_at
 
     async def _dead_letter(
         self, link: links.Link, message: Msg, code: str, detail: str, *, recorded: bool = False
@@ -335,7 +345,7 @@ class CentralWorker:
             beat = p.decode_heartbeat(message.data)
             cabinet = self._cabinets.get(beat.cabinet_id)
             if cabinet is None or time.monotonic() - cabinet.read_at >= CABINET_TTL_S:
-                cabinet = await asyncio.to_thread(self._cabinet, beat.cabinet_id, fresh=True)
+                cabinet = await asyncio.to_thread(self._cabinet, beat.cabinet_id)
             # An unknown or retired cabinet's heartbeat changes nothing; its entries raise the alarm.
             _check(cabinet, beat.cabinet_id, message.data, (message.headers or {}).get(p.SIGNATURE_HEADER))
         except ControllerError as exc:
