@@ -14,13 +14,12 @@ import sys
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from controller.bootstrap import build_store
 from controller.cli.hl7_outbox import outbox
+from controller.cli.options import DatabaseUrl, settings_from_env
 from controller.domain.clock import Clock
 from controller.integration.hl7 import open_listener
-from controller.settings import Settings
 from controller.store import schema
 from controller.store.database import Database
 
@@ -33,25 +32,14 @@ hl7_app = typer.Typer(
 hl7_app.command("outbox")(outbox)
 
 
-def _settings(database_url: str | None) -> Settings:
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise typer.BadParameter(f"setting ADC_{'_'.join(map(str, first['loc'])).upper()}: {first['msg']}") from exc
-    return settings.model_copy(update={"database_url": database_url}) if database_url else settings
-
-
 @hl7_app.command("listen")
 def listen(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback unless you mean otherwise).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one.", min=0, max=65535)] = MLLP_PORT,
-    database_url: Annotated[
-        str | None, typer.Option("--database-url", envvar="ADC_DATABASE_URL", help="SQLAlchemy URL of the store.")
-    ] = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Receive ADT and RDE messages over MLLP, apply them to the store and acknowledge each; run until Ctrl-C."""
-    store = build_store(_settings(database_url))
+    store = build_store(settings_from_env(database_url))
     try:
         schema.require_current(store.db)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -13,14 +13,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from controller.bootstrap import build_store
+from controller.cli.options import DatabaseUrl, settings_from_env
 from controller.integration.hl7.outbound import queue
-from controller.settings import Settings
 from controller.store import schema
 
 out = Console()
@@ -31,18 +30,10 @@ def outbox(
     include_delivered: Annotated[bool, typer.Option("--all", help="Include delivered messages.")] = False,
     requeue: Annotated[int | None, typer.Option("--requeue", help="Send this parked message (id) again.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many messages.", min=1)] = 200,
-    database_url: Annotated[
-        str | None, typer.Option("--database-url", envvar="ADC_DATABASE_URL", help="SQLAlchemy URL of the store.")
-    ] = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Show the HL7 outbox of this cabinet (RDS^O13 dispenses, DFT^P03 charges and credits)."""
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise typer.BadParameter(f"setting ADC_{'_'.join(map(str, first['loc'])).upper()}: {first['msg']}") from exc
-    if database_url:
-        settings = settings.model_copy(update={"database_url": database_url})
+    settings = settings_from_env(database_url)
     store = build_store(settings)
     try:
         schema.require_current(store.db)

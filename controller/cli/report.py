@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from controller.bootstrap import build_store
+from controller.cli.options import DatabaseUrl, settings_from_env
 from controller.reports.model import Period, Report
 from controller.reports.registry import REPORTS, build_report
 from controller.reports.request import (
@@ -33,7 +33,6 @@ from controller.reports.request import (
     InventoryTiming,
     ReportRequest,
 )
-from controller.settings import Settings
 from controller.store import schema
 
 report_app = typer.Typer(
@@ -51,18 +50,6 @@ CsvOut = Annotated[Path | None, typer.Option("--csv", help="Write the table as C
 HtmlOut = Annotated[Path | None, typer.Option("--html", help="Write an HTML page with charts.", dir_okay=False)]
 PdfOut = Annotated[Path | None, typer.Option("--pdf", help="Write a PDF with charts and the table.", dir_okay=False)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of a table.")]
-DatabaseUrl = Annotated[
-    str | None, typer.Option("--database-url", envvar="ADC_DATABASE_URL", help="SQLAlchemy URL of the store.")
-]
-
-
-def _settings(database_url: str | None) -> Settings:
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise typer.BadParameter(f"setting ADC_{'_'.join(map(str, first['loc'])).upper()}: {first['msg']}") from exc
-    return settings.model_copy(update={"database_url": database_url}) if database_url else settings
 
 
 def _day(value: datetime | None) -> date | None:
@@ -83,7 +70,7 @@ def _run(
     as_json: bool,
     **options: Any,
 ) -> None:
-    store = build_store(_settings(database_url))
+    store = build_store(settings_from_env(database_url))
     try:
         schema.require_current(store.db)
         now = store.clock.now()

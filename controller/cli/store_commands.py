@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from controller.bootstrap import StoreContext, build_store, credential_hasher
+from controller.cli.options import DatabaseUrl, settings_from_env
 from controller.errors import ControllerError
-from controller.settings import Settings
 from controller.store import schema
 from controller.store.formulary_file import load_formulary
 from controller.store.inventory import list_pockets
@@ -35,24 +34,9 @@ ledger_app = typer.Typer(help="The tamper-evident ledger.", no_args_is_help=True
 out = Console()
 err = Console(stderr=True)
 
-DatabaseUrl = Annotated[
-    str | None, typer.Option("--database-url", envvar="ADC_DATABASE_URL", help="SQLAlchemy URL of the store.")
-]
-
-
-def _settings(database_url: str | None) -> Settings:
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise typer.BadParameter(f"setting ADC_{'_'.join(map(str, first['loc'])).upper()}: {first['msg']}") from exc
-    if database_url:
-        settings = settings.model_copy(update={"database_url": database_url})
-    return settings
-
 
 def _open(database_url: str | None, *, create: bool = False) -> StoreContext:
-    return build_store(_settings(database_url), create=create)
+    return build_store(settings_from_env(database_url), create=create)
 
 
 @db_app.command("init")
@@ -213,7 +197,7 @@ def devices(as_json: Annotated[bool, typer.Option("--json", help="Print the repo
     and show who each says it is (firmware, simulator or real). Exit 1 if one is configured but does not answer."""
     from controller.bootstrap.hardware import DeviceReport, connect_hardware  # the drivers: only for this command
 
-    settings = _settings(None)
+    settings = settings_from_env(None)
 
     async def probe() -> list[DeviceReport]:
         hardware = await connect_hardware(settings)
