@@ -15,6 +15,7 @@ from rich.console import Console
 
 from bench import (
     api,
+    cli,
     fleet,
     hl7_ingest,
     hl7_outbound,
@@ -38,6 +39,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, Console], object]] = {
     "hl7_out": lambda args, console: hl7_outbound.run(console),
     "api": lambda args, console: api.run(console),
     "fleet": lambda args, console: fleet.run(console),
+    "cli": lambda args, console: cli.run(console),
 }
 
 
