@@ -190,6 +190,26 @@ def test_a_pull_fits_the_screen_under_two_alarms_the_newest_on_top(
 
 
 @pytest.mark.timeout(60)
+def test_a_refused_count_is_not_left_under_the_next_step(cabinet: UiCabinet, page: Page, shots: Shots) -> None:
+    page.goto(f"{cabinet.url}/cabinet/")
+    log_in(page, "NURSE1", "1111")
+    cabinet.sims.act("io_board", "stick_sensor", drawer=1, sensor="open", value=True)  # pried open: never unlocked
+    cabinet.sims.act("io_board", "stick_sensor", drawer=1, sensor="closed", value=False)
+    expect(page.locator("[data-alarm='drawer.tamper']")).to_be_visible()
+    page.click(f"[data-patient={PATIENT}]")
+    page.click(f"[data-order={ORDER}]")
+    expect(page.locator("#step h2")).to_have_text("Blind count")
+    press(page, "#step", str(cabinet.on_hand(POCKET)))
+    page.click("#step .key-submit")
+    expect(page.locator("#pull-message")).to_contain_text("Count refused")  # D1 stands open, unaccounted for
+    cabinet.sims.act("io_board", "stick_sensor", drawer=1, sensor="open", value=False)  # shut again
+    cabinet.sims.act("io_board", "stick_sensor", drawer=1, sensor="closed", value=True)
+    expect(page.locator("#step h2")).to_have_text("Open the drawer")
+    shots("moved-on-after-a-refused-count")
+    expect(page.locator("#pull-message")).not_to_contain_text("Count refused")
+
+
+@pytest.mark.timeout(60)
 def test_an_override_takes_a_reason_and_an_allergy_confirmation_and_the_dose_is_returned(
     cabinet: UiCabinet, page: Page, shots: Shots
 ) -> None:

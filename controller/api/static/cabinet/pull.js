@@ -158,6 +158,8 @@ class PullScreen {
     this.pull = pull;
     this.renderInfo(pull);
     if (this.rendered === pull.state) return; // keep what the nurse is typing
+    // A refused count belongs to the count step: once the pull has moved on, it is not shown under the next step.
+    if (this.message.dataset.refusedIn && this.message.dataset.refusedIn !== pull.state) clearMessage(this.message);
     this.rendered = pull.state;
     const step = this[`step_${pull.state}`];
     if (step) step.call(this, pull);
@@ -274,6 +276,7 @@ class PullScreen {
     } catch (problem) {
       pad.submit.disabled = false;
       showProblem(this.message, problem, "Count refused");
+      this.message.dataset.refusedIn = this.rendered;
     }
   }
 

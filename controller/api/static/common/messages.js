@@ -13,6 +13,7 @@ export function showProblem(box, problem, lead = "") {
   box.className = "message problem";
   box.setAttribute("role", "alert");
   box.dataset.code = code;
+  delete box.dataset.refusedIn;
 }
 
 export function showInfo(box, ...text) {
@@ -20,6 +21,7 @@ export function showInfo(box, ...text) {
   box.className = "message info";
   box.setAttribute("role", "status");
   delete box.dataset.code;
+  delete box.dataset.refusedIn;
 }
 
 export function showDone(box, ...text) {
@@ -27,12 +29,14 @@ export function showDone(box, ...text) {
   box.className = "message done";
   box.setAttribute("role", "status");
   delete box.dataset.code;
+  delete box.dataset.refusedIn;
 }
 
 export function clearMessage(box) {
   fill(box);
   box.className = "message";
   delete box.dataset.code;
+  delete box.dataset.refusedIn;
 }
 
 /** A message box: reserved height, so text appearing never moves the controls around it. */
