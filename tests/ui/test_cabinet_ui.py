@@ -132,6 +132,27 @@ def test_a_wrong_pin_is_refused_with_the_cabinets_reason(cabinet: UiCabinet, pag
 
 
 @pytest.mark.timeout(60)
+def test_wrong_pins_count_down_to_the_lockout_which_says_until_when_and_whom_to_ask(
+    cabinet: UiCabinet, page: Page, shots: Shots
+) -> None:
+    page.goto(f"{cabinet.url}/cabinet/")
+    message = page.locator("#login-message")
+    for left in (4, 3, 2):
+        log_in(page, "NURSE1", "9999")
+        expect(message).to_contain_text(f"{left} attempts left before the lockout")
+    log_in(page, "NURSE1", "9999")
+    expect(message).to_contain_text("1 attempt left: one more wrong PIN locks NURSE1 out")
+    shots("last-attempt-warning")
+    log_in(page, "NURSE1", "9999")
+    expect(message).to_contain_text("NURSE1 is now locked out")
+    log_in(page, "NURSE1", "1111")  # the right PIN, too late
+    expect(message).to_have_attribute("data-code", "session.locked_out")
+    expect(message).to_contain_text("A pharmacist or the cabinet's administrator can clear it sooner")
+    assert "+00:00" not in message.inner_text() and "T14" not in message.inner_text()  # a local time, not ISO
+    shots("locked-out")
+
+
+@pytest.mark.timeout(60)
 def test_search_needs_five_characters_alarms_show_and_the_idle_nurse_is_warned_then_logged_off(
     cabinet: UiCabinet, page: Page, shots: Shots
 ) -> None:

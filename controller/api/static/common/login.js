@@ -1,6 +1,6 @@
 // Logging in at the cabinet: user ID with a PIN from the keypad, and/or a badge (a badge reader types into its
 // field like a keyboard). The token the cabinet returns lives as long as the cabinet session.
-import { h } from "./dom.js";
+import { h, when } from "./dom.js";
 import { keypad } from "./keypad.js";
 import { messageBox, showInfo, showProblem } from "./messages.js";
 
@@ -47,7 +47,7 @@ export function loginForm(api, { onLoggedIn, note = "", path = "/api/v1/cabinet/
       onLoggedIn(session);
     } catch (problem) {
       pin.clear();
-      showProblem(message, problem, "Login refused");
+      showProblem(message, explained(problem, body.user_id), "Login refused");
     } finally {
       busy = false;
     }
@@ -94,3 +94,28 @@ export function loginForm(api, { onLoggedIn, note = "", path = "/api/v1/cabinet/
     say: (text) => showInfo(message, text),
   };
 }
+
+/** A login refusal in the words a person at the cabinet needs: how many tries are left before the lockout (and
+ * a warning before the last one), and for a lockout until when, in local time, and whom to ask. */
+function explained(problem, userId) {
+  const left = problem.data?.attempts_left ?? problem.context?.attempts_left;
+  if (problem.code === "auth.bad_credentials" && Number.isInteger(left)) {
+    const tries =
+      left === 1
+        ? `1 attempt left: one more wrong PIN locks ${userId} out`
+        : left > 0
+          ? `${left} attempts left before the lockout`
+          : `${userId} is now locked out`;
+    return { code: problem.code, detail: `Wrong user ID or PIN (${tries}).` };
+  }
+  if (problem.code === "session.locked_out") {
+    const until = problem.context?.until;
+    const ends = until ? `until ${when(until)}` : "until an administrator clears it";
+    return {
+      code: problem.code,
+      detail: `${userId} is locked out after repeated wrong PINs, ${ends}. A pharmacist or the cabinet's administrator can clear it sooner.`,
+    };
+  }
+  return problem;
+}
+
