@@ -176,6 +176,7 @@ class Waste(Workflow):
             "waste_id": self.id,
             "state": self.state.value,
             "item_id": self.dose.medication.id,
+            "item_name": self.dose.medication.display_name,
             "pocket_id": self.dose.pocket_id,
             "patient_id": self.dose.patient_id,
             "removed_amount": str(self.dose.amount),

@@ -24,13 +24,14 @@ export async function showPending(ctx, { said = "" } = {}) {
     const { wastes, witness_steps: all } = await ctx.api.get("/api/v1/cabinet/session/pending");
     const steps = all.filter((s) => s.kind !== "waste"); // a waste's step is begun from its row above
     if (wastes.length + steps.length === 0) list.append(h("li", { class: "hint" }, "Nothing pending."));
+    const names = await patientNames(ctx, wastes.map((w) => w.patient_id));
     for (const w of wastes) {
       list.append(
         h(
           "li",
           { class: w.escalated ? "pending-waste escalated" : "pending-waste", dataset: { waste: w.waste_id } },
-          h("span", { class: "item" }, w.item_id),
-          h("span", {}, `${w.removed_amount} ${w.unit} removed from ${w.pocket_id} for ${w.patient_id}`),
+          h("span", { class: "item" }, w.item_name || w.item_id),
+          h("span", {}, `${w.removed_amount} ${w.unit} removed from ${w.pocket_id} for ${names.get(w.patient_id)}`),
           h(
             "span",
             { class: w.escalated ? "chip stop" : "chip warn" },
@@ -41,7 +42,7 @@ export async function showPending(ctx, { said = "" } = {}) {
             {
               type: "button",
               class: "primary",
-              onclick: () => showWaste(ctx, { wasteId: w.waste_id, itemName: w.item_id, unit: w.unit }),
+              onclick: () => showWaste(ctx, { wasteId: w.waste_id, itemName: w.item_name || w.item_id, unit: w.unit }),
             },
             "Waste now",
           ),
@@ -82,3 +83,19 @@ export async function showPending(ctx, { said = "" } = {}) {
     }
   }
 }
+
+/** "Family, Given (MRN)" for each patient id; the id alone where the patient cannot be read (no longer admitted
+ * here). */
+async function patientNames(ctx, ids) {
+  const names = new Map();
+  for (const id of new Set(ids.filter(Boolean))) {
+    try {
+      const p = await ctx.api.get(`/api/v1/patients/${encodeURIComponent(id)}`);
+      names.set(id, `${p.family_name}, ${p.given_name} (${id})`);
+    } catch {
+      names.set(id, id);
+    }
+  }
+  return names;
+}
+
