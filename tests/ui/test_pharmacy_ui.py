@@ -9,13 +9,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.api.test_pharmacy_flow import gs1
 from tests.ui.conftest import Shots, UiCabinet, log_in, press
 
 POCKET, ITEM, NDC = "D1-P02", "ONDANSETRON-2MG-ML-INJ", "70860-776-02"
 HEPARIN_10000 = "0409-1316-32"  # not the pocket's item: the scan must be refused
+
+
+def within_the_screen(page: Page, locator: Locator) -> bool:
+    box = locator.bounding_box()
+    viewport = page.viewport_size
+    assert box is not None and viewport is not None
+    return box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]
 
 
 @pytest.mark.timeout(60)
@@ -26,7 +33,9 @@ def test_a_technician_restocks_a_pocket_by_scan(cabinet: UiCabinet, page: Page, 
     expect(page.locator("#inventory-table")).to_contain_text(POCKET)
     expect(page.locator("[data-section=discrepancies]")).to_have_count(0)  # a technician does not resolve
     shots("inventory")
-    page.locator(f"#inventory-table tr[data-pocket={POCKET}] button").click()  # Restock this pocket
+    restock = page.locator(f"#inventory-table tr[data-pocket={POCKET}] button")
+    assert within_the_screen(page, restock), "the Restock button lies off the 1280 px screen"
+    restock.click()  # Restock this pocket
     expect(page.locator("#restock-pocket")).to_have_value(POCKET)
     page.fill("#restock-quantity", "2")
     page.click("#restock-start")
@@ -92,6 +101,7 @@ def test_a_pharmacist_resolves_a_discrepancy_with_a_witness_and_another_reviews_
     expect(row).to_contain_text("D2-P01")
     expect(row).to_have_attribute("data-state", "open")
     target = row.get_attribute("data-discrepancy")
+    assert within_the_screen(page, row.locator("[data-resolve]")), "the Resolve button lies off the 1280 px screen"
     row.locator("[data-resolve]").click()
     page.select_option("#resolve-reason", "miscount_current")
     page.fill("#resolve-note", "recounted: matches the record")

@@ -7,7 +7,7 @@ const NS = "http://www.w3.org/2000/svg";
 
 /** Stock against its levels: the bar is the quantity (red at or below min, amber below par), ticks mark min and par. */
 function levelBar(p) {
-  const width = 140;
+  const width = 100;
   const scale = Math.max(p.max, p.quantity, 1);
   const x = (v) => (v / scale) * width;
   const tone = p.quantity <= p.min ? "low" : p.quantity < p.par ? "under" : "ok";
