@@ -99,6 +99,8 @@ def test_a_pharmacist_resolves_a_discrepancy_with_a_witness_and_another_reviews_
     page.click("[data-section=discrepancies]")
     row = page.locator("#discrepancy-table tbody tr").first
     expect(row).to_contain_text("D2-P01")
+    expect(row).to_contain_text("morphine 4 mg/mL inj")  # the item's name, not its id
+    expect(row).to_contain_text("10 / 99")  # expected against counted
     expect(row).to_have_attribute("data-state", "open")
     target = row.get_attribute("data-discrepancy")
     assert within_the_screen(page, row.locator("[data-resolve]")), "the Resolve button lies off the 1280 px screen"

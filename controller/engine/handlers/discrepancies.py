@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from controller.domain.medication import Medication
 from controller.engine.commands.clinical import (
     DiscrepancyList,
     DiscrepancyStep,
@@ -161,8 +162,9 @@ class DiscrepancyHandler(Handler):
 
     def listing(self, query: ListDiscrepancies) -> CommandResult[DiscrepancyList]:
         with self.ctx.store.read() as reader:
-            views = tuple(self._row_view(reader, row.id) for row in reader.live_discrepancies())
-        return CommandResult.done(DiscrepancyList(views))
+            views = [self._row_view(reader, row.id) for row in reader.live_discrepancies()]
+            names = {item: _name(reader.medication(item), item) for item in {v["item_id"] for v in views} if item}
+        return CommandResult.done(DiscrepancyList(tuple({**v, "item_name": names.get(v["item_id"])} for v in views)))
 
     # --- the witness step -----------------------------------------------------------------------------------------
 
@@ -253,6 +255,8 @@ class DiscrepancyHandler(Handler):
             "workflow_id": d.workflow_id,
             "pocket_id": d.pocket_id,
             "item_id": d.item_id,
+            "expected": d.expected,
+            "counted": d.counted,
             "controlled": d.controlled,
             "raised_by": d.raised_by,
             "deadline": d.deadline.isoformat(),
@@ -271,7 +275,8 @@ class DiscrepancyHandler(Handler):
         row = reader.discrepancy(row_id)
         assert row is not None
         return {"discrepancy_id": str(row.id), "state": row.status, "kind": row.kind, "workflow_id": row.workflow_id,
-                "pocket_id": row.pocket_id, "item_id": row.item_id, "controlled": row.controlled,
+                "pocket_id": row.pocket_id, "item_id": row.item_id, "expected": row.expected, "counted": row.counted,
+                "controlled": row.controlled,
                 "raised_by": row.raised_by or None, "deadline": row.deadline.isoformat(),
                 "escalated": row.status == "escalated", "resolver_id": row.resolved_by, "witness_id": None,
                 "witness_required": None, "count_required": row.kind == UNDOCUMENTED_ACCESS,
@@ -283,3 +288,7 @@ class DiscrepancyHandler(Handler):
             assert decision.refusal is not None
             return CommandResult.refused(decision.refusal, payload)
         return CommandResult.done(payload)
+
+
+def _name(medication: Medication | None, item_id: str) -> str:
+    return medication.display_name if medication is not None else item_id

@@ -59,9 +59,17 @@ export async function showDiscrepancies(ctx) {
           h(
             "tr",
             {},
-            ["ID", "Pocket", "Item", "Raised by", "Resolve by", "State", "Resolver / witness", ""].map((t) =>
-              h("th", { scope: "col" }, t),
-            ),
+            [
+              "ID",
+              "Pocket",
+              "Item",
+              "Expected / counted",
+              "Raised by",
+              "Resolve by",
+              "State",
+              "Resolver / witness",
+              "",
+            ].map((t) => h("th", { scope: "col" }, t)),
           ),
         ),
         h(
@@ -75,14 +83,15 @@ export async function showDiscrepancies(ctx) {
               h("td", {}, d.pocket_id),
               h(
                 "td",
-                {},
-                d.item_id,
+                { class: "wrap" },
+                d.item_name || d.item_id,
                 d.controlled ? h("span", { class: "chip warn" }, "controlled") : null,
                 d.count_required
                   ? h("span", { class: "chip stop", title: "Opened and not closed out: count the pocket first" },
                       "undocumented access")
                   : null,
               ),
+              h("td", { class: "num" }, `${d.expected} / ${d.counted ?? "not counted"}`),
               h("td", {}, d.raised_by),
               h("td", {}, when(d.deadline), d.escalated ? h("span", { class: "chip stop" }, "escalated") : null),
               h(
@@ -144,7 +153,7 @@ export async function showDiscrepancies(ctx) {
         if (answer.state === "awaiting_witness") {
           const outcome = await askWitness(ctx.api, {
             title: "Witness the resolution",
-            what: `${ctx.session.display_name} resolves discrepancy ${d.discrepancy_id} (${d.item_id} in ${d.pocket_id}) as "${words(reason.value).toLowerCase()}".`,
+            what: `${ctx.session.display_name} resolves discrepancy ${d.discrepancy_id} (${d.item_name || d.item_id} in ${d.pocket_id}) as "${words(reason.value).toLowerCase()}".`,
           });
           if (outcome.signed)
             showDone(
@@ -168,7 +177,7 @@ export async function showDiscrepancies(ctx) {
       h(
         "div",
         { class: "inline-form", role: "group", "aria-label": `Resolve ${d.discrepancy_id}` },
-        h("h2", {}, `Resolve ${d.discrepancy_id}: ${d.item_id} in ${d.pocket_id}`),
+        h("h2", {}, `Resolve ${d.discrepancy_id}: ${d.item_name || d.item_id} in ${d.pocket_id}`),
         h("label", { for: "resolve-reason" }, "Reason"),
         reason,
         h("label", { for: "resolve-note" }, "Note (what you found)"),
