@@ -39,10 +39,12 @@ async def raw_client(transport: str, protocol_version: int = 2) -> AsyncIterator
     client: Any
     if transport == "tcp":
         port = int(sim.url.split(":")[2].split("?")[0])
-        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=1, retries=0)
+        # Timeouts well above any answer's time: this test checks what each register does, not how fast (a 1 s
+        # limit once failed a loaded CI run on one write over the pseudo-terminal).
+        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=3, retries=0)
     else:
         client = AsyncModbusSerialClient(
-            sim.url[len("rtu://") :].split("?")[0], baudrate=MAP.protocol.baudrate, timeout=1, retries=0
+            sim.url[len("rtu://") :].split("?")[0], baudrate=MAP.protocol.baudrate, timeout=3, retries=0
         )
     try:
         assert await client.connect()
