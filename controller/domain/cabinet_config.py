@@ -2,13 +2,14 @@
 holds, with its par, minimum and maximum) and its policy (the rules document, as the policy file writes it).
 
 Responsible for: the two document kinds, their key in the ``adc_cabinets`` bucket (``<cabinet>.layout``,
-``<cabinet>.policy``: a cabinet watches ``<its id>.>``), and reading a layout document into pocket assignments with
-every problem named (pocket, field, value). A layout names the pockets it sets; a pocket it does not name keeps its
-assignment, and ``item: null`` empties one. The cabinet's drawers and pockets themselves are its hardware and are
-never changed from afar.
+``<cabinet>.policy``: a cabinet watches ``<its id>.>``), reading a layout document into pocket assignments with
+every problem named (pocket, field, value), and a policy document into rules and the reason for them. A layout
+names the pockets it sets; a pocket it does not name keeps its assignment, and ``item: null`` empties one. The
+cabinet's drawers and pockets themselves are its hardware and are never changed from afar.
 
 Not responsible for: whether an assignment may change now (stock in the pocket, a workflow on it: the engine's
-``controller.engine.handlers.admin``), or the rules document's own checks (``controller.domain.rules_document``).
+``controller.engine.handlers.central_config``), or the rules document's own checks
+(``controller.domain.rules_document``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.domain.directory import kv_token
+from controller.domain.rules_document import CabinetRules, parse_rules
 from controller.errors import ConfigurationError
 
 LAYOUT, POLICY = "layout", "policy"
@@ -81,6 +83,18 @@ def parse_layout(content: Mapping[str, Any], *, source: str) -> tuple[PocketAssi
     if problems:
         raise _refused(source, problems)
     return tuple(found)
+
+
+def parse_policy(content: Mapping[str, Any], *, source: str) -> tuple[CabinetRules, str]:
+    """``{"text": <the rules document>, "reason": ...}``: the rules it states and the reason, stripped; raises
+    ConfigurationError (``fleet.policy_refused``) naming what is wrong, as the policy file's check does."""
+    text, reason = content.get("text"), content.get("reason")
+    if not isinstance(text, str) or not isinstance(reason, str) or not reason.strip():
+        raise ConfigurationError("fleet.policy_refused", "a policy needs the rules document's text and a reason")
+    try:
+        return parse_rules(text, source=source), reason.strip()
+    except ConfigurationError as error:
+        raise ConfigurationError("fleet.policy_refused", error.detail, **error.context) from error
 
 
 def layout_document(assignments: tuple[PocketAssignment, ...]) -> dict[str, Any]:

@@ -60,13 +60,16 @@ def _cabinet_token(cabinet_id: str) -> str:
     return token if len(token) <= 35 else fhir_id(HASHED_PREFIX + cabinet_id)  # room for "dose." and the seq
 
 
-def _fleet_key(session: Session, requested: str) -> tuple[str, int] | None:
-    head, _, digits = requested.rpartition(".")
-    prefix, _, token = head.partition(".")
-    if prefix != "dose" or not token or not digits.isdigit() or len(digits) > 18:
-        return None
-    cabinet = next((c for c in fleet_reads.cabinet_ids(session) if _cabinet_token(c) == token), None)
-    return (cabinet, int(digits)) if cabinet is not None else None
+def _fleet_keys(session: Session, requested: list[str]) -> list[tuple[str, int]]:
+    """The (cabinet, seq) of each id of the form ``dose.<cabinet>.<seq>`` that names a registered cabinet."""
+    by_token = {_cabinet_token(c): c for c in fleet_reads.cabinet_ids(session)}  # the registry read once
+    keys = []
+    for value in requested:
+        head, _, digits = value.rpartition(".")
+        prefix, _, token = head.partition(".")
+        if prefix == "dose" and token in by_token and digits.isdigit() and len(digits) <= 18:
+            keys.append((by_token[token], int(digits)))
+    return keys
 
 
 def dispense_resource(found: DispenseEntry, *, fleet: bool = False) -> dict[str, Any]:
@@ -119,7 +122,7 @@ def search_fleet_dispenses(session: Session, query: Query) -> tuple[int, list[di
     event_types, patients = filters
     keys = None
     if (ids := query.get("_id")) is not None:
-        keys = [key for key in (_fleet_key(session, i) for i in ids) if key is not None]
+        keys = _fleet_keys(session, list(ids))
     total, found = fleet_reads.dispenses_page(
         session, event_types, keys=keys, patient_ids=patients, offset=query.offset, limit=query.count
     )
@@ -127,8 +130,8 @@ def search_fleet_dispenses(session: Session, query: Query) -> tuple[int, list[di
 
 
 def read_fleet_dispense(session: Session, requested: str) -> dict[str, Any] | None:
-    key = _fleet_key(session, requested)
-    found = fleet_reads.dispense(session, *key, list(EVENTS)) if key is not None else None
+    keys = _fleet_keys(session, [requested])
+    found = fleet_reads.dispense(session, *keys[0], list(EVENTS)) if keys else None
     return dispense_resource(found, fleet=True) if found is not None else None
 
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from controller.domain.cabinet_config import LAYOUT, POLICY, PocketAssignment, parse_layout
-from controller.domain.rules_document import CabinetRules, diff_rules, parse_rules
+from controller.domain.cabinet_config import LAYOUT, POLICY, PocketAssignment, parse_layout, parse_policy
+from controller.domain.rules_document import CabinetRules, diff_rules
 from controller.domain.transactions import EventType, LedgerRecord
 from controller.engine.commands.cabinet import ApplyCentralConfiguration, ConfigurationChanged
 from controller.engine.configuration import (
@@ -64,7 +64,7 @@ class CentralConfigurationHandler(Handler):
                 if command.kind == LAYOUT:
                     changes = _layout_changes(reader, command.content)
                 else:
-                    rules, reason = _policy(command.content, command.version)
+                    rules, reason = parse_policy(command.content, source=f"the central's policy v{command.version}")
             except ControllerError as error:
                 return self._refuse(command, error)
         if command.kind == LAYOUT:
@@ -120,17 +120,6 @@ class CentralConfigurationHandler(Handler):
             details={"kind": command.kind[:40], "version": command.version},
         ))  # fmt: skip
         return CommandResult.from_error(error)
-
-
-def _policy(content: Mapping[str, Any], version: int) -> tuple[CabinetRules, str]:
-    text, reason = content.get("text"), content.get("reason")
-    if not isinstance(text, str) or not isinstance(reason, str) or not reason.strip():
-        raise ConfigurationError("fleet.policy_refused", "a policy document needs its rules as 'text' and a "
-                                 "'reason' for the change")  # fmt: skip
-    try:
-        return parse_rules(text, source=f"the central's policy v{version}"), reason.strip()
-    except ConfigurationError as error:
-        raise ConfigurationError("fleet.policy_refused", error.detail, **error.context) from error
 
 
 def _layout_changes(reader: CabinetReader, content: Mapping[str, Any]) -> list[tuple[PocketAssignment, dict[str, Any]]]:

@@ -15,8 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from controller.domain.cabinet_config import KINDS, LAYOUT, config_key, layout_document, parse_layout
-from controller.domain.rules_document import parse_rules
+from controller.domain.cabinet_config import KINDS, LAYOUT, config_key, layout_document, parse_layout, parse_policy
 from controller.errors import ConfigurationError, SafetyError
 from controller.store.central import downlink
 from controller.store.central import tables as t
@@ -41,14 +40,8 @@ def put(connection: Connection, kind: str, cabinet_id: str, content: Mapping[str
 def _checked(kind: str, cabinet_id: str, content: Mapping[str, Any]) -> dict[str, Any]:
     if kind == LAYOUT:
         return layout_document(parse_layout(content, source=f"the layout of {cabinet_id}"))
-    text, reason = content.get("text"), content.get("reason")
-    if not isinstance(text, str) or not isinstance(reason, str) or not reason.strip():
-        raise ConfigurationError("fleet.policy_refused", "a policy needs the rules document's text and a reason")
-    try:
-        parse_rules(text, source=f"the policy of {cabinet_id}")
-    except ConfigurationError as error:
-        raise ConfigurationError("fleet.policy_refused", error.detail, **error.context) from error
-    return {"text": text, "reason": reason.strip()}
+    _, reason = parse_policy(content, source=f"the policy of {cabinet_id}")
+    return {"text": str(content["text"]), "reason": reason}
 
 
 def versions(connection: Connection) -> dict[str, int]:
